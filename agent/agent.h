@@ -1,0 +1,208 @@
+/* agent: hxd's shared state, configuration, API, membership and liveness. */
+#ifndef HX_AGENT_AGENT_H
+#define HX_AGENT_AGENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+struct hx_err;
+struct hxraft_tls;
+struct hxraft_peer;
+struct hxraft_node;
+struct statedb;
+struct liveness;
+
+/* ---- configuration (config.c) ---- */
+
+struct agent_config {
+	char data_dir[1024];
+	char name[64];
+	char address[64];
+	char bind[64];
+	unsigned api_port;
+	unsigned peer_port;
+	unsigned latency_ms;
+	int verbose;
+	bool check_only;
+};
+
+/* Parses argv; on a bad option prints the reason and usage to stderr and
+ * returns -EINVAL. Returns 1 for --help/--version (already printed). */
+int agent_config_parse(int argc, char **argv, struct agent_config *cfg);
+
+/* ---- the agent ---- */
+
+/* The node's persistent identity, DATA_DIR/node.json. */
+struct agent_identity {
+	bool initialized;
+	uint64_t id;
+	char cluster[64];
+	char peers[16][80];
+	unsigned npeers;
+};
+
+struct agent {
+	struct agent_config cfg;
+	char self_peer[80]; /* "IP:PEER_PORT" */
+	uv_loop_t *loop;
+	uv_async_t wakeup;
+	pthread_mutex_t lock; /* guards ident, running, tls/peer/node/db */
+	struct agent_identity ident;
+	bool running;	      /* cluster services are up */
+	bool stopping;
+	int exit_code;
+	struct hxraft_tls *tls;
+	struct hxraft_peer *peer;
+	struct hxraft_node *node;
+	struct statedb *db;
+	struct liveness *live;
+	struct agent_api *api;
+	uv_timer_t tick;
+	bool tick_busy;
+	uv_work_t tick_work;
+	uint64_t tick_count;
+	bool was_leader;
+	int64_t heartbeat_ms;
+	int64_t unknown_after_ms;
+	int64_t offline_after_ms;
+	char *trust_text; /* "fp peer\n" per member, guarded by lock */
+	int hb_fd; /* heartbeat connection to the leader, -1 if none */
+	char hb_leader[80];
+};
+
+/* Paths inside the data dir. */
+int agent_path(const struct agent *a, char *buf, size_t len,
+	       const char *name);
+
+/* Identity file (cluster.c). */
+int agent_identity_load(struct agent *a, struct hx_err *err);
+int agent_identity_save(struct agent *a, struct hx_err *err);
+
+/* Starts peer channel, dqlite node and statedb for an initialized node. */
+int agent_cluster_start(struct agent *a, struct hx_err *err);
+/* Trust set and peers from the nodes table. */
+void agent_trust_refresh(struct agent *a);
+/* Applies a member list "fp peer\n"... (from the table or the leader's
+ * heartbeat ack): trust set, discovery peers, trust file. Takes @text. */
+void agent_trust_apply(struct agent *a, char *text);
+/* A copy of the current member list text (caller frees), or NULL. */
+char *agent_trust_text(struct agent *a);
+/* Whether the local dqlite node believes it is the leader; fills the
+ * leader's peer address when known. */
+bool agent_is_leader(struct agent *a, char *leader, size_t len);
+/* The leader's periodic duties (roles, liveness events). Worker thread. */
+void agent_leader_tick(struct agent *a);
+/* Asks the loop to stop hxd with @code. Thread-safe. */
+void agent_request_exit(struct agent *a, int code);
+
+/* Membership operations used by the API (cluster.c). */
+int agent_cluster_init(struct agent *a, const char *name,
+		       char *ret_admin_token, size_t len, struct hx_err *err);
+int agent_cluster_token(struct agent *a, int64_t ttl_s, char *ret_token,
+			size_t len, int64_t *ret_expires, struct hx_err *err);
+int agent_cluster_join(struct agent *a, const char *address,
+		       const char *token, struct hx_err *err);
+int agent_cluster_leave(struct agent *a, struct hx_err *err);
+int agent_cluster_remove(struct agent *a, const char *name,
+			 struct hx_err *err);
+/* Peer-channel service handler (JOIN and MSG). */
+void agent_peer_service(void *data, int service, int fd, const char *fp);
+
+/* ---- liveness (liveness.c) ---- */
+
+enum liveness_state { LIVE_ONLINE, LIVE_UNKNOWN, LIVE_OFFLINE };
+
+struct liveness *liveness_new(void);
+void liveness_free(struct liveness *l);
+/* Records a heartbeat from node @id at monotonic @now_ms. */
+void liveness_beat(struct liveness *l, uint64_t id, uint64_t now_ms);
+/* Forgets everything and starts a grace period: a new leader treats every
+ * node as last seen at @now_ms. */
+void liveness_reset(struct liveness *l, uint64_t now_ms);
+/* Age of the last heartbeat of @id, or UINT64_MAX if never seen. */
+uint64_t liveness_age(struct liveness *l, uint64_t id, uint64_t now_ms);
+enum liveness_state liveness_state_of(uint64_t age_ms, int64_t unknown_after,
+				      int64_t offline_after);
+const char *liveness_state_name(enum liveness_state s);
+/* Compares each node's state with the one last reported; returns the
+ * previous state and stores the new one. */
+enum liveness_state liveness_swap(struct liveness *l, uint64_t id,
+				  enum liveness_state now, bool *ret_known);
+
+/* Sends one heartbeat to the leader. Worker thread. */
+void agent_heartbeat(struct agent *a);
+/* Handles a MSG connection (heartbeats, forwarded API requests). */
+void agent_msg_serve(struct agent *a, int fd, const char *fp);
+/* Forwards an API request to the leader; fills status and body. */
+int agent_forward(struct agent *a, const char *method, const char *path,
+		  const char *query, const char *body, int *ret_status,
+		  char **ret_body, struct hx_err *err);
+
+/* ---- API (api.c, handlers.c) ---- */
+
+struct api_req {
+	const char *method;
+	const char *path;   /* after /api/v1 */
+	const char *query;  /* raw query string or "" */
+	json_t *body;	    /* NULL if none */
+	const char *if_match;
+	bool local;	    /* unix socket (root on this node) */
+	bool forwarded;	    /* came from another node's API */
+	char actor[96];
+	const char *arg[2]; /* captured path segments */
+};
+
+struct api_resp {
+	int status;
+	json_t *data;	 /* for 2xx */
+	char etag[40];
+	char error[512]; /* for errors */
+	const char *code;
+};
+
+struct agent_api;
+int agent_api_start(struct agent *a, bool https, struct hx_err *err);
+void agent_api_stop(struct agent *a);
+/* Routes and runs a request (also used for forwarded requests). */
+void agent_api_dispatch(struct agent *a, struct api_req *req,
+			struct api_resp *resp);
+/* Maps an error code to an HTTP status and sets the error body. */
+void api_error(struct api_resp *resp, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void api_error_from(struct api_resp *resp, const struct hx_err *err);
+/* Query parameter @key into @buf; false if absent. */
+bool api_query(const struct api_req *req, const char *key, char *buf,
+	       size_t len);
+/* Rejects body fields not in @allowed (NULL-terminated). */
+bool api_body_check(const struct api_req *req, struct api_resp *resp,
+		    const char *const *allowed, bool required);
+
+/* Handlers, one per route. */
+typedef void (*api_handler_fn)(struct agent *a, struct api_req *req,
+			       struct api_resp *resp);
+void h_cluster_get(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_cluster_init(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_cluster_tokens(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_cluster_join(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_cluster_leave(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_cluster_remove(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_nodes_list(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_node_get(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_node_patch(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_settings_get(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_settings_patch(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_tasks_list(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_task_get(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_events_list(struct agent *a, struct api_req *req, struct api_resp *resp);
+
+/* Records an event; failures are logged, never fatal. */
+void agent_event(struct agent *a, const char *kind, const char *subject,
+		 const char *actor, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+#endif /* HX_AGENT_AGENT_H */

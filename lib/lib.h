@@ -1,0 +1,85 @@
+/* lib: shared helpers under every module: logging, errors, clocks. */
+#ifndef HX_LIB_LIB_H
+#define HX_LIB_LIB_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <syslog.h>
+
+/*
+ * Errors. Functions that can fail return 0 (or a count) on success and a
+ * negative errno on failure. Project-specific failures use the codes below,
+ * in a reserved range under -1000; hx_strerror() names every code.
+ */
+enum {
+	HX_ENOTLEADER = -1001,	/* the node asked is not the raft leader */
+	HX_ENOQUORUM = -1002,	/* no leader could be found in time */
+	HX_EPROTO = -1003,	/* a peer sent something malformed */
+	HX_ESQL = -1004,	/* the database refused a statement */
+	HX_ECONFLICT = -1005,	/* a compare-and-set digest did not match */
+	HX_ESCHEMA = -1006,	/* unknown or newer schema version */
+	HX_ETOKEN = -1007,	/* join token bad, expired or used */
+	HX_EOUTCOME = -1008,	/* a commit was sent but its result is unknown */
+	HX_ENOTINIT = -1009,	/* this node is not part of a cluster yet */
+	HX_EAUTH = -1010,	/* peer or client failed authentication */
+	HX_EBUSY = -1011,	/* database is locked by another writer */
+};
+
+/* Returns a static description of @code (negative errno or HX_E*). */
+const char *hx_strerror(int code);
+
+/*
+ * A user-facing error: a code plus a message that carries context, such as
+ * "statedb: insert node 'n2': database is locked". Every function taking a
+ * `struct hx_err *err` accepts NULL.
+ */
+struct hx_err {
+	int code;
+	char msg[512];
+};
+
+/* Sets @err to @code and the formatted message; returns @code. */
+int hx_err_set(struct hx_err *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Prefixes the existing message with the formatted context and ": ". */
+int hx_err_prefix(struct hx_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Copies @src into @dst (either may be NULL); returns src's code. */
+int hx_err_copy(struct hx_err *dst, const struct hx_err *src);
+
+/*
+ * Logging to stderr with journald priority prefixes ("<3>..."). Only agent/
+ * logs above DEBUG; other modules return errors. Thread-safe.
+ */
+void hx_log_init(const char *ident, int max_level);
+void hx_log_set_level(int max_level);
+int hx_log_get_level(void);
+void hx_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Like hx_log, appending ": <hx_strerror(code)>". */
+void hx_log_errno(int level, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Clocks: monotonic milliseconds for timing, wall-clock for records. */
+uint64_t hx_now_ms(void);
+uint64_t hx_wall_ms(void);
+
+/* Writes @len bytes or fails with -errno; retries on EINTR. */
+int hx_write_all(int fd, const void *buf, size_t len);
+/* Reads exactly @len bytes within @timeout_ms (-1: no limit). Returns 0,
+ * -ETIMEDOUT, -ECONNRESET on EOF, or another -errno. */
+int hx_read_full(int fd, void *buf, size_t len, int timeout_ms);
+
+/* Reads a whole small file (at most @max bytes) into a NUL-terminated
+ * malloc'ed buffer owned by the caller. */
+int hx_file_read(const char *path, size_t max, char **ret_buf, size_t *ret_len);
+/* Writes @len bytes to @path atomically (temp file, fsync, rename) with
+ * mode @mode. */
+int hx_file_write_atomic(const char *path, const void *buf, size_t len,
+			 unsigned mode);
+
+#define HX_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif /* HX_LIB_LIB_H */

@@ -1,0 +1,165 @@
+/*
+ * Schema versions and cluster-wide migrations.
+ *
+ * DESIGN: migrations run in the writer's transaction, so however many nodes
+ * start at once, each migration is applied exactly once: the first batch
+ * to commit moves the version and the others find nothing to do. Column
+ * types avoid DATETIME/DATE/TIMESTAMP/BOOLEAN: dqlite 1.11 aborts the
+ * leader when it meets a REAL in such a column. Times are INTEGER ms.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/lib.h"
+#include "statedb/db.h"
+
+static const char *const migration_1[] = {
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+	"CREATE TABLE nodes ("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE,"
+	" address TEXT NOT NULL UNIQUE,"
+	" peer TEXT NOT NULL UNIQUE,"
+	" api_port INTEGER NOT NULL,"
+	" arch TEXT NOT NULL,"
+	" cpus INTEGER NOT NULL,"
+	" memory_mb INTEGER NOT NULL,"
+	" labels TEXT NOT NULL DEFAULT '{}',"
+	" cert_fp TEXT NOT NULL UNIQUE,"
+	" joined_ms INTEGER NOT NULL,"
+	" version INTEGER NOT NULL DEFAULT 1)",
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+	"CREATE TABLE join_tokens ("
+	" hash TEXT PRIMARY KEY,"
+	" issuer TEXT NOT NULL,"
+	" created_ms INTEGER NOT NULL,"
+	" expires_ms INTEGER NOT NULL,"
+	" used_ms INTEGER,"
+	" used_by TEXT)",
+	"CREATE TABLE api_tokens ("
+	" hash TEXT PRIMARY KEY,"
+	" name TEXT NOT NULL,"
+	" created_ms INTEGER NOT NULL)",
+	"CREATE TABLE tasks ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" kind TEXT NOT NULL,"
+	" node TEXT NOT NULL,"
+	" subject TEXT NOT NULL,"
+	" state TEXT NOT NULL,"
+	" progress INTEGER NOT NULL DEFAULT 0,"
+	" message TEXT NOT NULL DEFAULT '',"
+	" actor TEXT NOT NULL,"
+	" started_ms INTEGER NOT NULL,"
+	" ended_ms INTEGER)",
+	"CREATE INDEX tasks_state ON tasks (state, id)",
+	"CREATE TABLE task_log ("
+	" task_id INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,"
+	" seq INTEGER NOT NULL,"
+	" time_ms INTEGER NOT NULL,"
+	" line TEXT NOT NULL,"
+	" PRIMARY KEY (task_id, seq))",
+	"CREATE TABLE events ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" time_ms INTEGER NOT NULL,"
+	" node TEXT NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" subject TEXT NOT NULL,"
+	" message TEXT NOT NULL,"
+	" actor TEXT NOT NULL)",
+	"CREATE INDEX events_subject ON events (subject, id)",
+	NULL,
+};
+
+static const char *const *const migrations[] = {migration_1};
+
+/* 0 when the meta table does not exist yet. */
+static int schema_read(struct db_tx *tx, int *ret_version, struct hx_err *err)
+{
+	struct wire_rows *rows;
+	int r;
+
+	r = db_query(tx,
+		     "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+		     "AND name = 'meta'",
+		     NULL, 0, &rows, err);
+	if (r < 0)
+		return r;
+	if (rows->nrows == 0 || db_row_int(rows, 0, 0) == 0) {
+		wire_rows_free(rows);
+		*ret_version = 0;
+		return 0;
+	}
+	wire_rows_free(rows);
+	r = db_query(tx,
+		     "SELECT CAST(value AS INTEGER) FROM meta WHERE key = "
+		     "'schema_version'",
+		     NULL, 0, &rows, err);
+	if (r < 0)
+		return r;
+	*ret_version = rows->nrows > 0 ? (int)db_row_int(rows, 0, 0) : 0;
+	wire_rows_free(rows);
+	return 0;
+}
+
+static int schema_version_fn(struct db_tx *tx, void *data,
+			     struct hx_err *err)
+{
+	return schema_read(tx, data, err);
+}
+
+int statedb_schema_version(struct statedb *db, int *ret_version,
+			   struct hx_err *err)
+{
+	return db_read(db, schema_version_fn, ret_version, err);
+}
+
+static int migrate_fn(struct db_tx *tx, void *data, struct hx_err *err)
+{
+	int *version = data;
+	char v[16];
+	int r, cur;
+
+	if ((r = schema_read(tx, &cur, err)) < 0)
+		return r;
+	if (cur > STATEDB_SCHEMA_VERSION)
+		return hx_err_set(err, HX_ESCHEMA,
+				  "statedb: the cluster's schema version is "
+				  "%d but this hxd knows only up to %d: "
+				  "upgrade hxd on this node",
+				  cur, STATEDB_SCHEMA_VERSION);
+	for (int m = cur; m < STATEDB_SCHEMA_VERSION; m++) {
+		for (const char *const *sql = migrations[m]; *sql != NULL;
+		     sql++) {
+			r = db_exec(tx, *sql, NULL, 0, NULL, NULL, err);
+			if (r < 0)
+				return hx_err_prefix(err,
+						     "statedb: migration %d",
+						     m + 1);
+		}
+	}
+	snprintf(v, sizeof(v), "%d", STATEDB_SCHEMA_VERSION);
+	if (cur != STATEDB_SCHEMA_VERSION) {
+		struct wire_value p[] = {db_text(v)};
+		r = db_exec(tx,
+			    "INSERT INTO meta (key, value) VALUES "
+			    "('schema_version', ?) ON CONFLICT (key) DO "
+			    "UPDATE SET value = excluded.value",
+			    p, 1, NULL, NULL, err);
+		if (r < 0)
+			return r;
+	}
+	*version = STATEDB_SCHEMA_VERSION;
+	return 0;
+}
+
+int statedb_migrate(struct statedb *db, int *ret_version, struct hx_err *err)
+{
+	int version = 0, r;
+
+	r = db_write(db, migrate_fn, &version, err);
+	if (r == 0 && ret_version != NULL)
+		*ret_version = version;
+	return r;
+}

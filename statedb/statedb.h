@@ -1,0 +1,229 @@
+/* statedb: the cluster's replicated state in dqlite, as typed records. */
+#ifndef HX_STATEDB_STATEDB_H
+#define HX_STATEDB_STATEDB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hx_err;
+
+/*
+ * DESIGN: statedb is the only code that speaks SQL. Callers get plain
+ * structs. Every write goes through one writer thread that takes queued
+ * operations, runs them in one transaction on the leader (a savepoint per
+ * operation, so one failing operation does not fail its neighbours) and
+ * commits once: dqlite gives a second concurrent writer "database is
+ * locked", and batching amortizes the Raft round trip. Reads run on a small
+ * pool of connections to the leader, where dqlite's barrier makes them
+ * linearizable.
+ *
+ * All functions block (at most about the configured timeouts) and are
+ * thread-safe: call them from worker threads, never from the agent loop.
+ *
+ * Errors: -ENOENT (no such object), -EEXIST, HX_ECONFLICT (stale digest),
+ * HX_ENOQUORUM (no leader in time), HX_EOUTCOME (commit sent, result
+ * unknown), HX_ESCHEMA, HX_ETOKEN, HX_ESQL, -ETIMEDOUT.
+ */
+
+/* Newest schema version this build knows. */
+#define STATEDB_SCHEMA_VERSION 1
+
+/* Connects a stream socket to the dqlite node at @address. */
+typedef int (*statedb_dial_fn)(void *data, const char *address,
+			       int timeout_ms, int *ret_fd);
+
+struct statedb_config {
+	statedb_dial_fn dial;
+	void *dial_data;
+	const char *self_address;  /* tried first for leader discovery */
+	int io_timeout_ms;	   /* per request (default 5000) */
+	int leader_timeout_ms;	   /* to find a leader (default 10000) */
+};
+
+struct statedb;
+
+int statedb_open(const struct statedb_config *cfg, struct statedb **ret_db,
+		 struct hx_err *err);
+/* Stops the writer (failing queued operations with -ECANCELED). */
+void statedb_close(struct statedb *db);
+/* Replaces the addresses used for leader discovery (self first). */
+int statedb_set_peers(struct statedb *db, const char *const *addresses,
+		      unsigned n);
+
+/* Applies pending migrations cluster-wide (idempotent). Fails with
+ * HX_ESCHEMA if the database is newer than this build. */
+int statedb_migrate(struct statedb *db, int *ret_version,
+		    struct hx_err *err);
+/* The schema version stored in the database (0: empty). */
+int statedb_schema_version(struct statedb *db, int *ret_version,
+			   struct hx_err *err);
+
+/* ---- cluster ---- */
+
+struct statedb_node {
+	uint64_t id;
+	char name[64];
+	char address[64];   /* node IP */
+	char peer[80];	    /* peer address "IP:PORT" (the raft address) */
+	unsigned api_port;
+	char arch[65];
+	int cpus;
+	int64_t memory_mb;
+	char labels[4096];  /* JSON object */
+	char cert_fp[65];
+	int64_t joined_ms;
+	char digest[33];
+};
+
+/* Creates the cluster record: meta, default settings, the first node and
+ * the admin API token hash. -EEXIST if already created. */
+int statedb_cluster_create(struct statedb *db, const char *name,
+			   const struct statedb_node *first,
+			   const char *admin_token_hash, struct hx_err *err);
+/* Cluster name ("" if not created yet) into @buf. */
+int statedb_cluster_name(struct statedb *db, char *buf, size_t len,
+			 struct hx_err *err);
+
+/* Nodes. *ret_nodes is malloc'ed, owned by the caller. */
+int statedb_node_list(struct statedb *db, struct statedb_node **ret_nodes,
+		      unsigned *ret_n, struct hx_err *err);
+int statedb_node_get(struct statedb *db, const char *name,
+		     struct statedb_node *ret_node, struct hx_err *err);
+/* Replaces labels (JSON object text) if @if_digest (NULL: any) matches. */
+int statedb_node_set_labels(struct statedb *db, const char *name,
+			    const char *labels, const char *if_digest,
+			    struct hx_err *err);
+/* Deletes the node row: its certificate is no longer trusted. */
+int statedb_node_delete(struct statedb *db, const char *name,
+			struct hx_err *err);
+
+/* Join tokens: stores the hash of a new token. */
+int statedb_token_add(struct statedb *db, const char *hash,
+		      int64_t expires_ms, const char *issuer,
+		      struct hx_err *err);
+/* Consumes the token with @hash and inserts @node in one transaction.
+ * HX_ETOKEN if unknown, expired or used; -EEXIST if the name or address is
+ * taken (the token is then not consumed). */
+int statedb_node_admit(struct statedb *db, const char *hash, int64_t now_ms,
+		       const struct statedb_node *node, struct hx_err *err);
+
+/* API tokens: whether @hash is a valid token. */
+int statedb_apitoken_check(struct statedb *db, const char *hash,
+			   bool *ret_valid, struct hx_err *err);
+
+/* ---- settings ---- */
+
+struct statedb_setting_def {
+	const char *key;
+	int64_t def;
+	int64_t min;
+	int64_t max;
+};
+/* The table of known settings (NULL-key terminated). */
+const struct statedb_setting_def *statedb_setting_defs(void);
+
+struct statedb_settings {
+	unsigned n;
+	const char *keys[32];
+	int64_t values[32];
+	char digest[33];
+};
+int statedb_settings_get(struct statedb *db, struct statedb_settings *ret,
+			 struct hx_err *err);
+/* Updates @n keys; validates all first (-EINVAL with a message). */
+int statedb_settings_update(struct statedb *db, const char *const *keys,
+			    const int64_t *values, unsigned n,
+			    const char *if_digest, struct hx_err *err);
+
+/* ---- tasks ---- */
+
+struct statedb_task {
+	int64_t id;
+	char kind[48];
+	char node[64];
+	char subject[128];
+	char state[16]; /* running, ok, error */
+	int progress;
+	char message[512];
+	char actor[96];
+	int64_t started_ms;
+	int64_t ended_ms; /* 0 while running */
+};
+
+struct statedb_task_line {
+	int64_t time_ms;
+	char line[512];
+};
+
+int statedb_task_create(struct statedb *db, const struct statedb_task *t,
+			int64_t *ret_id, struct hx_err *err);
+/* progress < 0 leaves it; message NULL leaves it. */
+int statedb_task_update(struct statedb *db, int64_t id, int progress,
+			const char *message, struct hx_err *err);
+int statedb_task_log(struct statedb *db, int64_t id, const char *line,
+		     struct hx_err *err);
+int statedb_task_finish(struct statedb *db, int64_t id, bool ok,
+			const char *message, struct hx_err *err);
+/* Newest first; @state NULL for any. */
+int statedb_task_list(struct statedb *db, const char *state, unsigned limit,
+		      struct statedb_task **ret, unsigned *ret_n,
+		      struct hx_err *err);
+int statedb_task_get(struct statedb *db, int64_t id,
+		     struct statedb_task *ret_task,
+		     struct statedb_task_line **ret_lines, unsigned *ret_n,
+		     struct hx_err *err);
+
+/* ---- events ---- */
+
+struct statedb_event {
+	int64_t id;
+	int64_t time_ms;
+	char node[64];
+	char kind[48];
+	char subject[128];
+	char message[512];
+	char actor[96];
+};
+
+int statedb_event_add(struct statedb *db, const struct statedb_event *e,
+		      struct hx_err *err);
+/* Oldest first, id > @since, at most @limit; @subject NULL for any. */
+int statedb_event_list(struct statedb *db, int64_t since, unsigned limit,
+		       const char *subject, struct statedb_event **ret,
+		       unsigned *ret_n, struct hx_err *err);
+
+/* ---- raft membership (through the leader) ---- */
+
+enum statedb_role {
+	STATEDB_VOTER = 0,
+	STATEDB_STANDBY = 1,
+	STATEDB_SPARE = 2,
+};
+
+struct statedb_member {
+	uint64_t id;
+	char address[80];
+	int role;
+};
+
+int statedb_members(struct statedb *db, struct statedb_member **ret,
+		    unsigned *ret_n, uint64_t *ret_leader_id,
+		    struct hx_err *err);
+int statedb_member_add(struct statedb *db, uint64_t id, const char *address,
+		       struct hx_err *err);
+int statedb_member_assign(struct statedb *db, uint64_t id, int role,
+			  struct hx_err *err);
+int statedb_member_remove(struct statedb *db, uint64_t id,
+			  struct hx_err *err);
+int statedb_member_transfer(struct statedb *db, uint64_t id,
+			    struct hx_err *err);
+/* Who the node at @address believes is leader (no confirmation). */
+int statedb_leader_of(struct statedb *db, const char *address,
+		      uint64_t *ret_id, char *ret_address, size_t len,
+		      struct hx_err *err);
+
+/* Role names, "voter" etc. */
+const char *statedb_role_name(int role);
+
+#endif /* HX_STATEDB_STATEDB_H */

@@ -1,0 +1,167 @@
+# Cluster test harness: N hxd nodes in network namespaces on one bridge.
+#
+# Each node is namespace hx-<test>-<n> with a veth into the bridge namespace
+# hx-<test>-br, address 10.<net>.0.<n>/24, its own data dir and log. No
+# default route: tests can only reach addresses inside these namespaces.
+# A trap kills the agents and deletes the namespaces; logs are kept on
+# failure. Skips (exit 77) when not root.
+
+set -u
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+
+HX_TEST=${HX_TEST:-$(basename "$0" .sh)}
+HX_TEST=${HX_TEST//_/-}
+HX_TEST=${HX_TEST:0:8}
+HX_NET=${HX_NET:-$((100 + RANDOM % 100))}
+top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
+HXD="$top_builddir/hxd"
+HXCTL="$top_builddir/hxctl"
+HX_WORK=$(mktemp -d /tmp/hx-cluster-XXXXXX)
+HX_FAILED=0
+HX_NODES=0
+
+ns() { echo "hx-$HX_TEST-$1"; }
+ip_of() { echo "10.$HX_NET.0.$1"; }
+dir_of() { echo "$HX_WORK/n$1"; }
+
+log() { echo "# $(date +%T.%N | cut -c1-12) $*"; }
+
+fail() {
+	echo "FAIL: $*"
+	HX_FAILED=1
+	exit 1
+}
+
+cleanup() {
+	local rc=$?
+	for i in $(seq 1 "$HX_NODES"); do
+		node_kill "$i" 2>/dev/null
+		ip netns del "$(ns "$i")" 2>/dev/null
+	done
+	ip netns del "$(ns br)" 2>/dev/null
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+		for f in "$HX_WORK"/n*/hxd.log; do
+			[ -f "$f" ] || continue
+			echo "----- $f (last 40 lines)"
+			tail -n 40 "$f"
+		done
+		echo "logs kept in $HX_WORK"
+	else
+		rm -rf "$HX_WORK"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+
+# net_create N: the bridge namespace and N node namespaces.
+net_create() {
+	local n=$1 i
+	HX_NODES=$n
+	ip netns add "$(ns br)" || fail "cannot create namespaces"
+	ip netns exec "$(ns br)" ip link add br0 type bridge
+	ip netns exec "$(ns br)" ip link set br0 up
+	for i in $(seq 1 "$n"); do
+		ip netns add "$(ns "$i")"
+		ip link add "v$HX_NET-$i" type veth peer name eth0 netns "$(ns "$i")"
+		ip link set "v$HX_NET-$i" netns "$(ns br)"
+		ip netns exec "$(ns br)" ip link set "v$HX_NET-$i" master br0 up
+		ip netns exec "$(ns "$i")" ip addr add "$(ip_of "$i")/24" dev eth0
+		ip netns exec "$(ns "$i")" ip link set eth0 up
+		ip netns exec "$(ns "$i")" ip link set lo up
+		mkdir -p "$(dir_of "$i")"
+	done
+}
+
+# node_start I: start hxd on node I (in the background).
+node_start() {
+	local i=$1
+	ip netns exec "$(ns "$i")" "$HXD" --data-dir "$(dir_of "$i")" \
+		--name "n$i" --address "$(ip_of "$i")" -v \
+		>>"$(dir_of "$i")/hxd.log" 2>&1 &
+	echo $! >"$(dir_of "$i")/pid"
+	wait_until 50 0.1 test -S "$(dir_of "$i")/hxd.sock"
+}
+
+node_kill() {
+	local i=$1 pid
+	pid=$(cat "$(dir_of "$i")/pid" 2>/dev/null) || return 0
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rm -f "$(dir_of "$i")/pid"
+}
+
+node_stop() {
+	local i=$1 pid
+	pid=$(cat "$(dir_of "$i")/pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rm -f "$(dir_of "$i")/pid"
+}
+
+# hx I ARGS...: hxctl against node I's control socket.
+hx() {
+	local i=$1
+	shift
+	"$HXCTL" --data-dir "$(dir_of "$i")" "$@"
+}
+
+# api I METHOD PATH [BODY]: raw API call on node I's socket; prints body.
+api() {
+	local i=$1 m=$2 p=$3 b=${4:-}
+	if [ -n "$b" ]; then
+		curl -s --max-time 5 --unix-socket "$(dir_of "$i")/hxd.sock" \
+			-X "$m" -H 'Content-Type: application/json' -d "$b" \
+			"http://localhost/api/v1$p"
+	else
+		curl -s --max-time 5 --unix-socket "$(dir_of "$i")/hxd.sock" \
+			-X "$m" "http://localhost/api/v1$p"
+	fi
+}
+
+# wait_until TRIES INTERVAL CMD...: poll with a hard bound; print the
+# last output on timeout.
+wait_until() {
+	local tries=$1 interval=$2 out
+	shift 2
+	while [ "$tries" -gt 0 ]; do
+		if out=$("$@" 2>&1); then
+			return 0
+		fi
+		tries=$((tries - 1))
+		sleep "$interval"
+	done
+	echo "timed out waiting for: $*"
+	echo "last output: $out"
+	return 1
+}
+
+# leader_of I: the leader's name as node I's status reports it.
+leader_of() {
+	api "$1" GET /cluster | jq -r '.data.leader.name // empty'
+}
+
+# cluster_form N: init on node 1, join nodes 2..N.
+cluster_form() {
+	local n=$1 i tok
+	for i in $(seq 1 "$n"); do node_start "$i"; done
+	hx 1 cluster init --name "t$HX_NET" >/dev/null || fail "init"
+	for i in $(seq 2 "$n"); do
+		tok=$(hx 1 cluster token) || fail "token"
+		hx "$i" cluster join "$(ip_of 1)" "$tok" >/dev/null ||
+			fail "join n$i"
+	done
+}
+
+# members_with STATE COUNT I: node I reports COUNT members in STATE.
+members_with() {
+	local got
+	got=$(api "$3" GET /cluster | jq "[.data.members[] | select(.state == \"$1\")] | length")
+	[ "$got" = "$2" ]
+}
+
+# voters I: number of voters node I reports.
+voters_count() {
+	api "$1" GET /cluster | jq '[.data.members[] | select(.role == "voter")] | length'
+}
+
+ok() { log "ok: $*"; }

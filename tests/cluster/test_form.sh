@@ -1,0 +1,49 @@
+#!/bin/bash
+# Forming a 3-node cluster: init, tokens (bad, reused, expired-format),
+# join, roles, liveness, a write through a follower forwarded to the leader.
+. "$(dirname "$0")/lib.sh"
+
+net_create 3
+cluster_form 3
+ok "3 nodes formed"
+
+wait_until 60 0.5 members_with online 3 1 || fail "not all online"
+wait_until 60 0.5 test "$(voters_count 2)" = 3 || fail "expected 3 voters"
+ok "3 voters online"
+
+# Every node answers status with the same leader.
+l1=$(leader_of 1); l2=$(leader_of 2); l3=$(leader_of 3)
+[ -n "$l1" ] && [ "$l1" = "$l2" ] && [ "$l2" = "$l3" ] ||
+	fail "leaders disagree: '$l1' '$l2' '$l3'"
+ok "leader $l1 agreed by all"
+
+# A token works once.
+net_extra=4
+ip netns add "$(ns 4)"; HX_NODES=4
+ip link add "v$HX_NET-4" type veth peer name eth0 netns "$(ns 4)"
+ip link set "v$HX_NET-4" netns "$(ns br)"
+ip netns exec "$(ns br)" ip link set "v$HX_NET-4" master br0 up
+ip netns exec "$(ns 4)" ip addr add "$(ip_of 4)/24" dev eth0
+ip netns exec "$(ns 4)" ip link set eth0 up
+mkdir -p "$(dir_of 4)"
+node_start 4
+tok=$(hx 2 cluster token)
+bad="hxjt_$(echo -n "1|$(ip_of 1):8007|$(printf '0%.0s' $(seq 64))|nope" | base64 -w0 | tr '+/' '-_' | tr -d =)"
+out=$(hx 4 cluster join "$(ip_of 1)" "$bad" 2>&1) && fail "foreign token accepted"
+echo "$out" | grep -q "not a member of the cluster" || fail "unexpected: $out"
+forged=$(echo "$tok" | sed 's/.$/A/')
+out=$(hx 4 cluster join "$(ip_of 1)" "hxjt_garbage" 2>&1) && fail "garbage token accepted"
+echo "$out" | grep -qi "malformed" || fail "unexpected: $out"
+hx 4 cluster join "$(ip_of 3)" "$tok" >/dev/null || fail "valid token refused"
+ok "n4 joined through a follower"
+out=$(hx 4 cluster join "$(ip_of 1)" "$tok" 2>&1) && fail "second join accepted"
+echo "$out" | grep -q "already in cluster" || fail "unexpected: $out"
+ok "bad, foreign and reused tokens refused"
+
+# Writes through a follower's API: node labels, compare-and-set.
+d=$(api 3 GET /nodes/n1 | jq -r .data.digest)
+api 3 PATCH /nodes/n1 "{\"labels\":{\"rack\":\"a\"},\"digest\":\"$d\"}" | jq -e '.data.labels.rack == "a"' >/dev/null || fail "label via follower"
+api 2 PATCH /nodes/n1 "{\"labels\":{\"rack\":\"b\"},\"digest\":\"$d\"}" | jq -e '.error.code == "precondition_failed"' >/dev/null || fail "stale digest accepted"
+api 1 GET /nodes/n1 | jq -e '.data.labels.rack == "a"' >/dev/null || fail "label not replicated"
+ok "compare-and-set through followers"
+exit 0

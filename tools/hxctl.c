@@ -1,0 +1,375 @@
+/*
+ * hxctl: the command-line client of the Horcrux HTTP API.
+ *
+ * DESIGN: like OpenBSD vmctl, every command is one row of ctl_commands[]:
+ * its words, handler, option spec, argument count, usage and help. main()
+ * parses the global options, finds the row, parses the command's options
+ * against the row's spec and calls the handler, which returns the exit code.
+ * Help text and usage errors derive from the table; keep
+ * tools/hxctl.bash-completion and docs/hxctl.8 in step with it. hxctl shares
+ * no code with hxd: docs/api.md is the contract.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "tools/hxctl.h"
+
+#define HXCTL_DEFAULT_DATA_DIR "/var/lib/horcrux"
+#define HXCTL_GLOBAL_SPEC      "data-dir: url: token: ca: insecure version"
+
+struct ctl_command {
+	const char *group; /* first word */
+	const char *name;  /* second word; NULL for a one-word command */
+	hxctl_cmd_fn *fn;
+	const char *opts;    /* option spec, see struct hxctl_args */
+	int min_args;	     /* positional arguments */
+	int max_args;	     /* -1: no limit */
+	const char *usage;   /* arguments, after the command words */
+	const char *help;    /* one line */
+	const char *details; /* for 'hxctl help COMMAND'; may be NULL */
+};
+
+static const struct ctl_command ctl_commands[] = {
+	{"cluster", "init", hxctl_cmd_cluster_init, "name:", 0, 0,
+	 "[--name NAME]",
+	 "create a new cluster with this node as its only voter",
+	 "NAME is 1-63 characters of [a-z0-9-] (default: horcrux).\n"
+	 "Prints the admin token once; it is also kept in\n"
+	 "DATA_DIR/admin.token. Only over the local socket."},
+	{"cluster", "token", hxctl_cmd_cluster_token, "ttl:", 0, 0,
+	 "[--ttl SECONDS]", "issue a single-use join token",
+	 "The token is valid for SECONDS (60-86400, default 3600) and works\n"
+	 "once. Only the token is printed, on one line."},
+	{"cluster", "join", hxctl_cmd_cluster_join, "", 2, 2, "ADDRESS TOKEN",
+	 "join this node to the cluster of the member at ADDRESS",
+	 "ADDRESS is IP[:PORT] of any member; TOKEN comes from 'hxctl cluster\n"
+	 "token' on a member; a TOKEN of - is read from standard input.\n"
+	 "Waits until this node is a member (up to 120 s). Only over the\n"
+	 "local socket."},
+	{"cluster", "leave", hxctl_cmd_cluster_leave, "", 0, 0, "",
+	 "take this node out of the cluster gracefully",
+	 "Hands leadership over first if this node leads, then stops hxd.\n"
+	 "Only over the local socket."},
+	{"cluster", "remove", hxctl_cmd_cluster_remove, "", 1, 1, "NODE",
+	 "remove a node that is gone for good",
+	 "NODE must be offline; its certificate is revoked. Use\n"
+	 "'cluster leave'"
+	 "on a node that still runs."},
+	{"cluster", "status", hxctl_cmd_cluster_status, "", 0, 0, "",
+	 "show the cluster, its leader, quorum and members", NULL},
+	{"node", "list", hxctl_cmd_node_list, "", 0, 0, "", "list the nodes",
+	 NULL},
+	{"node", "show", hxctl_cmd_node_show, "", 1, 1, "NAME", "show one node",
+	 NULL},
+	{"node", "label", hxctl_cmd_node_label, "remove:", 1, -1,
+	 "NAME [KEY=VALUE...] [--remove KEY]...", "set or remove node labels",
+	 "Reads the node, applies the changes to its labels and writes them\n"
+	 "back if the node did not change meanwhile (If-Match); otherwise\n"
+	 "re-reads and retries, then gives up with exit code 4."},
+	{"settings", "show", hxctl_cmd_settings_show, "", 0, 0, "",
+	 "show the cluster-wide settings", NULL},
+	{"settings", "set", hxctl_cmd_settings_set, "", 1, -1, "KEY=VALUE...",
+	 "change cluster-wide settings",
+	 "Integer values are sent as JSON integers, true/false as booleans,\n"
+	 "anything else as a string. The server validates keys and ranges."},
+	{"task", "list", hxctl_cmd_task_list, "state: limit:", 0, 0,
+	 "[--state running|ok|error] [--limit N]", "list tasks, newest first",
+	 NULL},
+	{"task", "show", hxctl_cmd_task_show, "", 1, 1, "ID",
+	 "show one task and its log", NULL},
+	{"task", "wait", hxctl_cmd_task_wait, "timeout:", 1, 1,
+	 "ID [--timeout SECONDS]", "wait until a task ends",
+	 "Polls every 200 ms for at most SECONDS (default 600). Exits 0\n"
+	 "if the task ended ok, 1 if it ended in error or did not end in\n"
+	 "time."},
+	{"events", NULL, hxctl_cmd_events, "since: limit: subject: follow", 0,
+	 0, "[--since ID] [--limit N] [--subject S] [--follow]",
+	 "show the cluster event log, oldest first",
+	 "--since ID shows events after ID. --follow keeps polling for new\n"
+	 "events every second until interrupted; with --json it prints one\n"
+	 "event per line."},
+};
+
+/* Prints "PREFIX hxctl [OPTIONS] WORDS USAGE". */
+static void usage_line(FILE *f, const char *prefix,
+		       const struct ctl_command *cmd)
+{
+	fprintf(f, "%s hxctl [OPTIONS] %s%s%s%s%s\n", prefix, cmd->group,
+		cmd->name != NULL ? " " : "",
+		cmd->name != NULL ? cmd->name : "",
+		cmd->usage[0] != '\0' ? " " : "", cmd->usage);
+}
+
+static void usage_command(FILE *f, const struct ctl_command *cmd)
+{
+	usage_line(f, "usage:", cmd);
+}
+
+static void help_command(const struct ctl_command *cmd)
+{
+	usage_command(stdout, cmd);
+	printf("\n%c%s.\n", toupper((unsigned char)cmd->help[0]),
+	       cmd->help + 1);
+	if (cmd->details != NULL)
+		printf("\n%s\n", cmd->details);
+}
+
+/* Prints the usage of every command of @group, vmctl style. */
+static void usage_group(FILE *f, const char *group)
+{
+	const char *prefix = "usage:";
+
+	for (size_t i = 0; i < HXCTL_ARRAY_SIZE(ctl_commands); i++) {
+		const struct ctl_command *cmd = &ctl_commands[i];
+
+		if (strcmp(cmd->group, group) != 0)
+			continue;
+		usage_line(f, prefix, cmd);
+		prefix = "      ";
+	}
+}
+
+static void usage(FILE *f, bool is_full)
+{
+	struct hxctl_table *t;
+
+	fprintf(f, "usage: hxctl [OPTIONS] COMMAND [ARGS...]\n");
+	if (!is_full) {
+		fprintf(f, "Try 'hxctl --help'.\n");
+		return;
+	}
+	fprintf(f, "\nCommands:\n");
+	t = hxctl_table_new(NULL, 2);
+	for (size_t i = 0; t != NULL && i < HXCTL_ARRAY_SIZE(ctl_commands);
+	     i++) {
+		const struct ctl_command *cmd = &ctl_commands[i];
+		char words[64];
+		const char *cells[2] = {words, cmd->help};
+
+		snprintf(words, sizeof(words), "  %s%s%s", cmd->group,
+			 cmd->name != NULL ? " " : "",
+			 cmd->name != NULL ? cmd->name : "");
+		if (hxctl_table_add(t, cells) < 0)
+			break;
+	}
+	if (t != NULL)
+		hxctl_table_print(t, f);
+	hxctl_table_free(t);
+	fprintf(f,
+		"\nOptions:\n"
+		"  --data-dir DIR  hxd's data directory (default: "
+		"$HX_DATA_DIR,\n"
+		"                  else %s)\n"
+		"  --url URL       talk to a node's HTTPS API instead of the "
+		"local socket\n"
+		"  --token TOKEN   bearer token for --url (default: "
+		"$HX_TOKEN)\n"
+		"  --ca FILE       CA to verify the node (default: "
+		"DATA_DIR/tls/ca.crt)\n"
+		"  --insecure      do not verify the node's certificate\n"
+		"  --json          print the response data as JSON\n"
+		"  -h, --help      show this help\n"
+		"  --version       show the version\n"
+		"\nRun 'hxctl help COMMAND' for the arguments of a command.\n"
+		"Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 conflict,\n"
+		"5 unavailable, 6 unauthorized.\n",
+		HXCTL_DEFAULT_DATA_DIR);
+}
+
+static bool has_group(const char *word)
+{
+	for (size_t i = 0; i < HXCTL_ARRAY_SIZE(ctl_commands); i++)
+		if (strcmp(ctl_commands[i].group, word) == 0)
+			return true;
+	return false;
+}
+
+/* Finds the command named by argv[0] (and argv[1]); NULL if none. */
+static const struct ctl_command *find_command(int argc, char **argv)
+{
+	for (size_t i = 0; i < HXCTL_ARRAY_SIZE(ctl_commands); i++) {
+		const struct ctl_command *cmd = &ctl_commands[i];
+
+		if (strcmp(cmd->group, argv[0]) != 0)
+			continue;
+		if (cmd->name == NULL)
+			return cmd;
+		if (argc > 1 && strcmp(cmd->name, argv[1]) == 0)
+			return cmd;
+	}
+	return NULL;
+}
+
+/* Reports an unknown command; exit code 2. */
+static int unknown_command(int argc, char **argv)
+{
+	if (!has_group(argv[0])) {
+		hxctl_warn("unknown command '%s'", argv[0]);
+		usage(stderr, false);
+	} else if (argc < 2) {
+		hxctl_warn("'%s' needs a subcommand", argv[0]);
+		usage_group(stderr, argv[0]);
+	} else {
+		hxctl_warn("unknown command '%s %s'", argv[0], argv[1]);
+		usage_group(stderr, argv[0]);
+	}
+	return HXCTL_EXIT_USAGE;
+}
+
+/* hxctl help [COMMAND [SUBCOMMAND]] */
+static int cmd_help(int argc, char **argv)
+{
+	const struct ctl_command *cmd;
+
+	if (argc == 0) {
+		usage(stdout, true);
+		return HXCTL_EXIT_OK;
+	}
+	cmd = find_command(argc, argv);
+	if (cmd != NULL) {
+		help_command(cmd);
+		return HXCTL_EXIT_OK;
+	}
+	if (argc == 1 && has_group(argv[0])) {
+		usage_group(stdout, argv[0]);
+		return HXCTL_EXIT_OK;
+	}
+	return unknown_command(argc, argv);
+}
+
+/* Fills the client from the global options and the environment. */
+static int setup_client(struct hxctl *c, const struct hxctl_args *g)
+{
+	const char *env = getenv("HX_DATA_DIR");
+
+	c->data_dir = hxctl_args_get(g, "data-dir");
+	if (c->data_dir == NULL)
+		c->data_dir = env != NULL && env[0] != '\0'
+				      ? env
+				      : HXCTL_DEFAULT_DATA_DIR;
+	c->url = hxctl_args_get(g, "url");
+	c->token = hxctl_args_get(g, "token");
+	if (c->token == NULL)
+		c->token = getenv("HX_TOKEN");
+	if (c->token != NULL && c->token[0] == '\0')
+		c->token = NULL;
+	c->ca = hxctl_args_get(g, "ca");
+	c->insecure = hxctl_args_get(g, "insecure") != NULL;
+	if (c->data_dir[0] == '\0' || (c->url != NULL && c->url[0] == '\0')) {
+		hxctl_warn("--data-dir and --url need a non-empty value");
+		return HXCTL_EXIT_USAGE;
+	}
+	if (c->token != NULL && strpbrk(c->token, "\r\n") != NULL) {
+		hxctl_warn("the token must be a single line");
+		return HXCTL_EXIT_USAGE;
+	}
+	return HXCTL_EXIT_OK;
+}
+
+/* Runs @cmd with its arguments argv[0..argc-1] (after the command words). */
+static int run_command(const struct ctl_command *cmd, struct hxctl *c, int argc,
+		       char **argv)
+{
+	struct hxctl_args a;
+	char errbuf[256] = "";
+	int code;
+	int r;
+
+	r = hxctl_args_parse(cmd->opts, argc, argv, false, &a, errbuf,
+			     sizeof(errbuf));
+	if (r < 0) {
+		hxctl_warn("%s", r == -ENOMEM ? "out of memory" : errbuf);
+		usage_command(stderr, cmd);
+		code = r == -ENOMEM ? HXCTL_EXIT_ERROR : HXCTL_EXIT_USAGE;
+		goto out_close_args;
+	}
+	if (a.help) {
+		help_command(cmd);
+		code = HXCTL_EXIT_OK;
+		goto out_close_args;
+	}
+	if (a.npos < cmd->min_args ||
+	    (cmd->max_args >= 0 && a.npos > cmd->max_args)) {
+		hxctl_warn("wrong number of arguments");
+		usage_command(stderr, cmd);
+		code = HXCTL_EXIT_USAGE;
+		goto out_close_args;
+	}
+	c->json = c->json || a.json;
+	if (hxctl_http_init(c) < 0) {
+		hxctl_warn("out of memory");
+		code = HXCTL_EXIT_ERROR;
+		goto out_close_http;
+	}
+	code = cmd->fn(c, &a);
+out_close_http:
+	hxctl_http_close(c);
+out_close_args:
+	hxctl_args_close(&a);
+	return code;
+}
+
+/* Sets up the client and libcurl, then runs @cmd. */
+static int run_api_command(const struct ctl_command *cmd,
+			   const struct hxctl_args *g, int argc, char **argv)
+{
+	struct hxctl c = {0};
+	int words = cmd->name != NULL ? 2 : 1;
+	int code;
+
+	code = setup_client(&c, g);
+	if (code != HXCTL_EXIT_OK)
+		return code;
+	c.json = g->json;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		hxctl_warn("cannot initialize libcurl");
+		return HXCTL_EXIT_ERROR;
+	}
+	code = run_command(cmd, &c, argc - words, argv + words);
+	curl_global_cleanup();
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	const struct ctl_command *cmd;
+	struct hxctl_args g;
+	char errbuf[256] = "";
+	int code;
+	int r;
+
+	r = hxctl_args_parse(HXCTL_GLOBAL_SPEC, argc - 1, argv + 1, true, &g,
+			     errbuf, sizeof(errbuf));
+	if (r < 0) {
+		hxctl_warn("%s", r == -ENOMEM ? "out of memory" : errbuf);
+		usage(stderr, false);
+		code = r == -ENOMEM ? HXCTL_EXIT_ERROR : HXCTL_EXIT_USAGE;
+		goto out_close_args;
+	}
+	argc -= 1 + g.next;
+	argv += 1 + g.next;
+	if (hxctl_args_get(&g, "version") != NULL) {
+		printf("hxctl %s\n", PACKAGE_VERSION);
+		code = HXCTL_EXIT_OK;
+	} else if (g.help) {
+		code = cmd_help(argc, argv);
+	} else if (argc > 0 && strcmp(argv[0], "help") == 0) {
+		code = cmd_help(argc - 1, argv + 1);
+	} else if (argc == 0) {
+		usage(stderr, false);
+		code = HXCTL_EXIT_USAGE;
+	} else if ((cmd = find_command(argc, argv)) == NULL) {
+		code = unknown_command(argc, argv);
+	} else {
+		code = run_api_command(cmd, &g, argc, argv);
+	}
+out_close_args:
+	hxctl_args_close(&g);
+	if (fflush(stdout) != 0 && code == HXCTL_EXIT_OK)
+		code = HXCTL_EXIT_ERROR;
+	return code;
+}
