@@ -95,9 +95,7 @@ static int conn_open(struct statedb *db, struct db_conn **ret,
 					(uint64_t)db->cfg.leader_timeout_ms,
 				&c->wire, &leader, err);
 	if (r < 0) {
-		free(c);
-		r = hx_err_set(err, HX_ENOQUORUM, "%s",
-			       err != NULL ? err->msg : "no leader");
+		free(c); /* wire_connect_leader already said HX_ENOQUORUM */
 		goto out;
 	}
 	r = wire_open(c->wire, DB_NAME, &c->dbid, err);

@@ -1012,8 +1012,8 @@ static int conn_failure(struct wire_conn *c, size_t len, const char *what,
 static int recv_response(struct wire_conn *c, uint8_t expect, size_t *ret_len,
 			 const char *what, struct hx_err *err)
 {
-	struct wire_header hdr;
-	size_t len;
+	struct wire_header hdr = {0};
+	size_t len = 0;
 	int r;
 
 	r = read_message(c, &hdr, &len, what, err);
@@ -1051,7 +1051,7 @@ static int req_finish(struct wire_conn *c, int r, uint8_t type,
 static int empty_finish(struct wire_conn *c, int r, uint8_t type,
 			const char *what, struct hx_err *err)
 {
-	size_t len;
+	size_t len = 0;
 
 	r = req_finish(c, r, type, WIRE_RES_EMPTY, &len, what, err);
 	if (r == 0 && len != 8)
@@ -1095,7 +1095,7 @@ int wire_leader(struct wire_conn *c, uint64_t *ret_id, char **ret_address,
 	const char *what = "leader";
 	uint64_t id;
 	char *address;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	r = req_start(c, what, err);
@@ -1116,7 +1116,7 @@ int wire_open(struct wire_conn *c, const char *name, uint32_t *ret_db,
 	      struct hx_err *err)
 {
 	const char *what = "open";
-	size_t len;
+	size_t len = 0;
 	uint32_t db;
 	int r;
 
@@ -1143,7 +1143,7 @@ int wire_prepare(struct wire_conn *c, uint32_t db, const char *sql,
 {
 	const char *what = "prepare";
 	uint32_t stmt;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	if (sql == NULL)
@@ -1190,7 +1190,7 @@ static int exec_finish(struct wire_conn *c, int r, uint8_t type,
 		       uint64_t *ret_changes, struct hx_err *err)
 {
 	uint64_t last_id, changes;
-	size_t len;
+	size_t len = 0;
 
 	r = req_finish(c, r, type, WIRE_RES_RESULT, &len, what, err);
 	if (r < 0)
@@ -1212,7 +1212,7 @@ static int query_finish(struct wire_conn *c, int r, uint8_t type,
 {
 	struct wire_rows *rows = NULL;
 	int more = 1;
-	size_t len;
+	size_t len = 0;
 
 	r = req_finish(c, r, type, WIRE_RES_ROWS, &len, what, err);
 	while (r == 0) {
@@ -1353,7 +1353,7 @@ int wire_cluster(struct wire_conn *c, struct wire_server **ret_servers,
 	const char *what = "cluster";
 	struct wire_server *servers;
 	unsigned n;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	r = req_start(c, what, err);
