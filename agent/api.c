@@ -267,26 +267,21 @@ static void dispatch_forward(struct agent *a, struct api_req *req,
 	if (status < 300) {
 		resp->data = json_incref(json_object_get(j, "data"));
 	} else {
+		static const char *const codes[] = {
+			"bad_request",	"unauthorized",	 "forbidden",
+			"not_found",	"method_not_allowed", "conflict",
+			"precondition_failed", "too_large", "unavailable"};
 		json_t *e = json_object_get(j, "error");
-		resp->code = json_string_value(json_object_get(e, "code"))
-				     ? "forwarded"
-				     : "internal";
+		const char *c = json_string_value(json_object_get(e, "code"));
+
+		/* Keep the leader's code when it is one we document. */
+		resp->code = "internal";
+		for (size_t i = 0; c != NULL && i < HX_ARRAY_SIZE(codes); i++)
+			if (strcmp(codes[i], c) == 0)
+				resp->code = codes[i];
 		snprintf(resp->error, sizeof(resp->error), "%s",
 			 json_string_value(json_object_get(e, "message"))
-				 ?: "leader failed");
-		/* keep the leader's code */
-		if (json_string_value(json_object_get(e, "code")) != NULL) {
-			static const char *const codes[] = {
-				"bad_request", "unauthorized", "forbidden",
-				"not_found", "method_not_allowed", "conflict",
-				"precondition_failed", "too_large",
-				"unavailable", "internal"};
-			const char *c =
-				json_string_value(json_object_get(e, "code"));
-			for (size_t i = 0; i < HX_ARRAY_SIZE(codes); i++)
-				if (strcmp(codes[i], c) == 0)
-					resp->code = codes[i];
-		}
+				 ?: "the leader failed without a message");
 	}
 	json_decref(j);
 }

@@ -55,21 +55,25 @@ trap cleanup EXIT
 
 # net_create N: the bridge namespace and N node namespaces.
 net_create() {
-	local n=$1 i
-	HX_NODES=$n
+	local i
 	ip netns add "$(ns br)" || fail "cannot create namespaces"
 	ip netns exec "$(ns br)" ip link add br0 type bridge
 	ip netns exec "$(ns br)" ip link set br0 up
-	for i in $(seq 1 "$n"); do
-		ip netns add "$(ns "$i")"
-		ip link add "v$HX_NET-$i" type veth peer name eth0 netns "$(ns "$i")"
-		ip link set "v$HX_NET-$i" netns "$(ns br)"
-		ip netns exec "$(ns br)" ip link set "v$HX_NET-$i" master br0 up
-		ip netns exec "$(ns "$i")" ip addr add "$(ip_of "$i")/24" dev eth0
-		ip netns exec "$(ns "$i")" ip link set eth0 up
-		ip netns exec "$(ns "$i")" ip link set lo up
-		mkdir -p "$(dir_of "$i")"
-	done
+	for i in $(seq 1 "$1"); do net_add_node "$i"; done
+}
+
+# net_add_node I: namespace, veth into the bridge, address, data dir.
+net_add_node() {
+	local i=$1
+	[ "$i" -gt "$HX_NODES" ] && HX_NODES=$i
+	ip netns add "$(ns "$i")" || fail "cannot create namespace $i"
+	ip link add "v$HX_NET-$i" type veth peer name eth0 netns "$(ns "$i")"
+	ip link set "v$HX_NET-$i" netns "$(ns br)"
+	ip netns exec "$(ns br)" ip link set "v$HX_NET-$i" master br0 up
+	ip netns exec "$(ns "$i")" ip addr add "$(ip_of "$i")/24" dev eth0
+	ip netns exec "$(ns "$i")" ip link set eth0 up
+	ip netns exec "$(ns "$i")" ip link set lo up
+	mkdir -p "$(dir_of "$i")"
 }
 
 # node_start I: start hxd on node I (in the background).

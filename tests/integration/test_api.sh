@@ -48,6 +48,14 @@ check "node labels: bad key refused" sh -c "[ \"\$(curl -s --unix-socket $work/h
 check "unknown node is 404" sh -c "[ \"\$(curl -s --unix-socket $work/hxd.sock http://x/api/v1/nodes/ghost | jq -r .error.code)\" = not_found ]"
 check "token ttl out of range refused" sh -c "[ \"\$(curl -s --unix-socket $work/hxd.sock -X POST -d '{\"ttl\":5}' http://x/api/v1/cluster/tokens | jq -r .error.code)\" = bad_request ]"
 check "events recorded" sh -c "curl -s --unix-socket $work/hxd.sock http://x/api/v1/events | jq -e '[.data[].kind] | index(\"cluster.init\") != null' >/dev/null"
+# Bad hxd flags: exit 2 with a message naming the flag, nothing started.
+for args in "--address nope" "--address 127.0.0.1 --api-port 0" \
+	"--address 127.0.0.1 --api-port 99999" "--address 127.0.0.1 --name Bad_Name" \
+	"--address 127.0.0.1 --api-port 9000 --peer-port 9000" \
+	"--address 127.0.0.1 --data-dir relative" "--address 127.0.0.1 --bogus" "--name x"; do
+	check "hxd $args refused" sh -c "out=\$(\"$top_builddir/hxd\" --data-dir $work/bad $args 2>&1); [ \$? -eq 2 ] && [ -n \"\$out\" ] && [ ! -e $work/bad ]"
+done
+check "hxd -n accepts a good configuration" sh -c "\"$top_builddir/hxd\" -n --data-dir $work/bad --address 127.0.0.1 | grep -q 'configuration ok'"
 # Crash-only: kill -9 and restart loses nothing acknowledged.
 kill -9 $pid; wait $pid 2>/dev/null
 "$top_builddir/hxd" --data-dir "$work" --name solo --address 127.0.0.1 \
