@@ -16,6 +16,7 @@ struct hxraft_peer;
 struct hxraft_node;
 struct statedb;
 struct liveness;
+struct vmexec;
 
 /* ---- configuration (config.c) ---- */
 
@@ -27,6 +28,9 @@ struct agent_config {
 	unsigned api_port;
 	unsigned peer_port;
 	unsigned latency_ms;
+	char libvirt_uri[256];
+	char images_dir[1024]; /* "" = DATA_DIR/images */
+	char accel[8];	       /* auto, kvm, tcg */
 	int verbose;
 	bool check_only;
 };
@@ -62,6 +66,7 @@ struct agent {
 	struct statedb *db;
 	struct liveness *live;
 	struct agent_api *api;
+	struct vmexec *vmx; /* NULL until the cluster services run */
 	uv_timer_t tick;
 	bool tick_busy;
 	uv_work_t tick_work;
@@ -138,11 +143,6 @@ enum liveness_state liveness_swap(struct liveness *l, uint64_t id,
 void agent_heartbeat(struct agent *a);
 /* Handles a MSG connection (heartbeats, forwarded API requests). */
 void agent_msg_serve(struct agent *a, int fd, const char *fp);
-/* Forwards an API request to the leader; fills status and body. */
-int agent_forward(struct agent *a, const char *method, const char *path,
-		  const char *query, const char *body, int *ret_status,
-		  char **ret_body, struct hx_err *err);
-
 /* ---- API (api.c, handlers.c) ---- */
 
 struct api_req {
@@ -164,6 +164,21 @@ struct api_resp {
 	char error[512]; /* for errors */
 	const char *code;
 };
+
+struct agent_fwd_reply {
+	int status;
+	char *body; /* malloc'ed JSON text */
+	char etag[40];
+};
+/* Forwards an API request to the node at peer address @peer (NULL: the
+ * leader), with its actor and If-Match. */
+int agent_forward(struct agent *a, const char *peer,
+		  const struct api_req *req, const char *body,
+		  struct agent_fwd_reply *ret, struct hx_err *err);
+/* Forwards @req to @peer (NULL: the leader) and fills @resp with the
+ * answer. */
+void api_forward(struct agent *a, const char *peer, struct api_req *req,
+		 struct api_resp *resp);
 
 struct agent_api;
 int agent_api_start(struct agent *a, bool https, struct hx_err *err);
@@ -199,6 +214,14 @@ void h_settings_patch(struct agent *a, struct api_req *req, struct api_resp *res
 void h_tasks_list(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_task_get(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_events_list(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_vms_list(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_vm_nextid(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_vm_create(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_vm_get(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_vm_patch(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_vm_delete(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_vm_action(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_vm_status(struct agent *a, struct api_req *req, struct api_resp *resp);
 
 /* Records an event; failures are logged, never fatal. */
 void agent_event(struct agent *a, const char *kind, const char *subject,

@@ -61,6 +61,14 @@ static const struct route routes[] = {
 	{"GET", "/tasks", h_tasks_list, 0},
 	{"GET", "/tasks/*", h_task_get, 0},
 	{"GET", "/events", h_events_list, 0},
+	{"GET", "/vms", h_vms_list, 0},
+	{"POST", "/vms", h_vm_create, 0},
+	{"GET", "/vms/nextid", h_vm_nextid, 0},
+	{"GET", "/vms/*", h_vm_get, 0},
+	{"PATCH", "/vms/*", h_vm_patch, 0},
+	{"DELETE", "/vms/*", h_vm_delete, 0},
+	{"GET", "/vms/*/status", h_vm_status, 0},
+	{"POST", "/vms/*/*", h_vm_action, 0},
 };
 
 struct agent_api {
@@ -242,29 +250,29 @@ static bool route_match(const char *pattern, const char *path,
 	return *pattern == '\0' && *path == '\0';
 }
 
-static void dispatch_forward(struct agent *a, struct api_req *req,
-			     struct api_resp *resp)
+void api_forward(struct agent *a, const char *peer, struct api_req *req,
+		 struct api_resp *resp)
 {
+	struct agent_fwd_reply out = {0};
 	struct hx_err err = {0};
-	char *body_text = NULL, *out = NULL;
+	char *body_text = NULL;
 	json_error_t jerr;
 	json_t *j;
-	int status;
 
 	if (req->body != NULL)
 		body_text = json_dumps(req->body, JSON_COMPACT);
-	if (agent_forward(a, req->method, req->path, req->query,
-			  body_text != NULL ? body_text : "", &status, &out,
-			  &err) < 0) {
+	if (agent_forward(a, peer, req, body_text != NULL ? body_text : "",
+			  &out, &err) < 0) {
 		free(body_text);
 		api_error_from(resp, &err);
 		return;
 	}
 	free(body_text);
-	j = json_loads(out, 0, &jerr);
-	free(out);
-	resp->status = status;
-	if (status < 300) {
+	j = json_loads(out.body, 0, &jerr);
+	free(out.body);
+	resp->status = out.status;
+	snprintf(resp->etag, sizeof(resp->etag), "%s", out.etag);
+	if (out.status < 300) {
 		resp->data = json_incref(json_object_get(j, "data"));
 	} else {
 		static const char *const codes[] = {
@@ -273,15 +281,13 @@ static void dispatch_forward(struct agent *a, struct api_req *req,
 			"precondition_failed", "too_large", "unavailable"};
 		json_t *e = json_object_get(j, "error");
 		const char *c = json_string_value(json_object_get(e, "code"));
-
-		/* Keep the leader's code when it is one we document. */
 		resp->code = "internal";
 		for (size_t i = 0; c != NULL && i < HX_ARRAY_SIZE(codes); i++)
 			if (strcmp(codes[i], c) == 0)
 				resp->code = codes[i];
 		snprintf(resp->error, sizeof(resp->error), "%s",
 			 json_string_value(json_object_get(e, "message"))
-				 ?: "the leader failed without a message");
+				 ?: "the other node failed without a message");
 	}
 	json_decref(j);
 }
@@ -317,7 +323,7 @@ void agent_api_dispatch(struct agent *a, struct api_req *req,
 		}
 		if ((rt->flags & R_LEADER) && a->ident.initialized &&
 		    !req->forwarded && !agent_is_leader(a, NULL, 0)) {
-			dispatch_forward(a, req, resp);
+			api_forward(a, NULL, req, resp);
 			if (resp->status != 503 || strcmp(req->path, "/cluster"))
 				return;
 			/* no leader: answer the status request locally */

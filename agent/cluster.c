@@ -26,6 +26,7 @@
 #include <sodium.h>
 
 #include "agent/agent.h"
+#include "agent/vm.h"
 #include "agent/msg.h"
 #include "lib/lib.h"
 #include "raft/raft.h"
@@ -118,6 +119,23 @@ static void trust_from_identity(struct agent *a)
 	statedb_set_peers(a->db, addrs, a->ident.npeers);
 }
 
+static int vms_start(struct agent *a, struct hx_err *err)
+{
+	struct vmexec_config vc = {0};
+	char images[1100], vms[1100];
+
+	if (a->cfg.images_dir[0] != '\0')
+		snprintf(images, sizeof(images), "%s", a->cfg.images_dir);
+	else
+		agent_path(a, images, sizeof(images), "images");
+	agent_path(a, vms, sizeof(vms), "vms");
+	vc.uri = a->cfg.libvirt_uri;
+	vc.images_dir = images;
+	vc.vms_dir = vms;
+	vc.accel = a->cfg.accel;
+	return vmexec_start(a, &vc, &a->vmx, err);
+}
+
 int agent_cluster_start(struct agent *a, struct hx_err *err)
 {
 	struct hxraft_peer_config pc = {0};
@@ -169,6 +187,8 @@ int agent_cluster_start(struct agent *a, struct hx_err *err)
 	if ((r = statedb_open(&sc, &a->db, err)) < 0)
 		return r;
 	trust_from_identity(a);
+	if ((r = vms_start(a, err)) < 0)
+		return r;
 	pthread_mutex_lock(&a->lock);
 	a->running = true;
 	pthread_mutex_unlock(&a->lock);
@@ -1003,6 +1023,11 @@ void agent_leader_tick(struct agent *a)
 		 * full grace period before being called unknown. */
 		liveness_reset(a->live, now);
 		hx_log(LOG_NOTICE, "this node is now the leader");
+		/* Nodes upgraded one by one: the first leader that knows a
+		 * newer schema applies it (once, cluster-wide). */
+		struct hx_err merr = {0};
+		if (statedb_migrate(a->db, NULL, &merr) < 0)
+			hx_log(LOG_WARNING, "schema migration: %s", merr.msg);
 		agent_event(a, "cluster.leader", a->cfg.name, "raft",
 			    "node '%s' became leader", a->cfg.name);
 	} else if (!leader && a->was_leader) {

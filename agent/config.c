@@ -46,6 +46,12 @@ static const struct opt_def opt_defs[] = {
 	 "node-to-node port (TLS)"},
 	{"latency-ms", 'l', OPT_UINT, OFF(latency_ms), 0, "30", 1, 10000,
 	 "one-way network latency hint; raft election timeout is 15x"},
+	{"libvirt-uri", 'L', OPT_STR, OFF(libvirt_uri), SZ(libvirt_uri),
+	 "qemu:///system", 0, 0, "libvirt connection for this node's VMs"},
+	{"images-dir", 'I', OPT_STR, OFF(images_dir), SZ(images_dir), NULL, 0,
+	 0, "directory of 'local:' VM volumes (default: DATA_DIR/images)"},
+	{"accel", 'A', OPT_STR, OFF(accel), SZ(accel), "auto", 0, 0,
+	 "VM acceleration: auto (kvm if /dev/kvm is usable), kvm, tcg"},
 	{"verbose", 'v', OPT_COUNT, OFF(verbose), 0, NULL, 0, 0,
 	 "more logging (repeat for debug)"},
 	{"check", 'n', OPT_FLAG, OFF(check_only), 0, NULL, 0, 0,
@@ -146,6 +152,16 @@ static int config_check(struct agent_config *cfg)
 	}
 	if (cfg->data_dir[0] != '/') {
 		fprintf(stderr, "hxd: --data-dir must be an absolute path\n");
+		return -EINVAL;
+	}
+	if (cfg->images_dir[0] != '\0' && cfg->images_dir[0] != '/') {
+		fprintf(stderr, "hxd: --images-dir must be an absolute path\n");
+		return -EINVAL;
+	}
+	if (strcmp(cfg->accel, "auto") != 0 && strcmp(cfg->accel, "kvm") != 0 &&
+	    strcmp(cfg->accel, "tcg") != 0) {
+		fprintf(stderr, "hxd: --accel: '%s' is not auto, kvm or tcg\n",
+			cfg->accel);
 		return -EINVAL;
 	}
 	return 0;

@@ -239,21 +239,23 @@ void agent_heartbeat(struct agent *a)
 
 /* ---- the MSG service (the leader's side) ---- */
 
-static void msg_reply_api(int fd, int status, const char *body)
+static void msg_reply_api(int fd, int status, const char *body,
+			  const char *etag)
 {
 	struct msg_out m;
 
-	msg_out_init(&m, 3);
+	msg_out_init(&m, 4);
 	msg_put_str(&m, "t", "api");
 	msg_put_int(&m, "status", status);
 	msg_put_str(&m, "body", body);
+	msg_put_str(&m, "etag", etag);
 	(void)hxraft_frame_send(fd, m.sbuf.data, m.sbuf.size);
 	msg_out_close(&m);
 }
 
 static void msg_serve_api(struct agent *a, int fd, const struct msg_in *in)
 {
-	char method[16], path[1024], query[1024], *body;
+	char method[16], path[1024], query[1024], if_match[80], *body;
 	struct api_req req = {0};
 	struct api_resp resp = {0};
 	json_t *out;
@@ -269,14 +271,21 @@ static void msg_serve_api(struct agent *a, int fd, const struct msg_in *in)
 		free(body);
 		msg_reply_api(fd, 400,
 			      "{\"error\":{\"code\":\"bad_request\","
-			      "\"message\":\"malformed forwarded request\"}}");
+			      "\"message\":\"malformed forwarded request\"}}",
+			      "");
 		return;
 	}
 	req.method = method;
 	req.path = path;
 	req.query = query;
 	req.forwarded = true;
-	snprintf(req.actor, sizeof(req.actor), "forwarded");
+	/* Only cluster members reach this service (mutual TLS), so the
+	 * actor and precondition they pass on are taken as given. */
+	if (msg_get_str(in, "actor", req.actor, sizeof(req.actor)) < 0)
+		snprintf(req.actor, sizeof(req.actor), "forwarded");
+	if (msg_get_str(in, "if_match", if_match, sizeof(if_match)) == 0 &&
+	    if_match[0] != '\0')
+		req.if_match = if_match;
 	if (body[0] != '\0')
 		req.body = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
 	free(body);
@@ -291,7 +300,7 @@ static void msg_serve_api(struct agent *a, int fd, const struct msg_in *in)
 				"message", resp.error);
 	text = json_dumps(out, JSON_COMPACT);
 	json_decref(out);
-	msg_reply_api(fd, resp.status, text != NULL ? text : "{}");
+	msg_reply_api(fd, resp.status, text != NULL ? text : "{}", resp.etag);
 	free(text);
 }
 
@@ -344,11 +353,11 @@ void agent_msg_serve(struct agent *a, int fd, const char *fp)
 
 /* ---- forwarding (any node) ---- */
 
-int agent_forward(struct agent *a, const char *method, const char *path,
-		  const char *query, const char *body, int *ret_status,
-		  char **ret_body, struct hx_err *err)
+int agent_forward(struct agent *a, const char *peer,
+		  const struct api_req *req, const char *body,
+		  struct agent_fwd_reply *ret, struct hx_err *err)
 {
-	char leader[80], type[8];
+	char target[80], type[8];
 	struct msg_out m;
 	struct msg_in in;
 	int64_t status;
@@ -356,39 +365,49 @@ int agent_forward(struct agent *a, const char *method, const char *path,
 	size_t len;
 	int fd, r;
 
-	if (agent_is_leader(a, leader, sizeof(leader)) || leader[0] == '\0')
+	if (peer != NULL) {
+		snprintf(target, sizeof(target), "%s", peer);
+	} else if (agent_is_leader(a, target, sizeof(target)) ||
+		   target[0] == '\0') {
 		return hx_err_set(err, HX_ENOQUORUM,
 				  "no leader to forward the request to");
-	r = hxraft_peer_dial(a->peer, leader, HXRAFT_SVC_MSG, 3000, &fd, err);
+	}
+	r = hxraft_peer_dial(a->peer, target, HXRAFT_SVC_MSG, 3000, &fd, err);
 	if (r < 0)
 		return r;
-	msg_out_init(&m, 5);
+	msg_out_init(&m, 7);
 	msg_put_str(&m, "t", "api");
-	msg_put_str(&m, "method", method);
-	msg_put_str(&m, "path", path);
-	msg_put_str(&m, "query", query);
+	msg_put_str(&m, "method", req->method);
+	msg_put_str(&m, "path", req->path);
+	msg_put_str(&m, "query", req->query != NULL ? req->query : "");
 	msg_put_str(&m, "body", body);
+	msg_put_str(&m, "if_match", req->if_match != NULL ? req->if_match : "");
+	msg_put_str(&m, "actor", req->actor);
 	r = hxraft_frame_send(fd, m.sbuf.data, m.sbuf.size);
 	msg_out_close(&m);
 	if (r == 0)
 		r = hxraft_frame_recv(fd, 30000, &buf, &len);
 	close(fd);
 	if (r < 0)
-		return hx_err_set(err, HX_ENOQUORUM, "leader %s: %s", leader,
+		return hx_err_set(err, HX_ENOQUORUM, "%s %s: %s",
+				  peer != NULL ? "node" : "leader", target,
 				  hx_strerror(r));
 	r = msg_in_parse(&in, buf, len);
 	if (r < 0)
-		return hx_err_set(err, HX_EPROTO, "leader sent a bad reply");
-	*ret_body = malloc(1 << 20);
-	if (*ret_body == NULL ||
+		return hx_err_set(err, HX_EPROTO, "%s sent a bad reply", target);
+	ret->body = malloc(1 << 20);
+	if (ret->body == NULL ||
 	    msg_get_str(&in, "t", type, sizeof(type)) < 0 ||
 	    msg_get_int(&in, "status", &status) < 0 ||
-	    msg_get_str(&in, "body", *ret_body, 1 << 20) < 0) {
-		free(*ret_body);
+	    msg_get_str(&in, "body", ret->body, 1 << 20) < 0) {
+		free(ret->body);
+		ret->body = NULL;
 		msg_in_close(&in);
-		return hx_err_set(err, HX_EPROTO, "leader sent a bad reply");
+		return hx_err_set(err, HX_EPROTO, "%s sent a bad reply", target);
 	}
+	if (msg_get_str(&in, "etag", ret->etag, sizeof(ret->etag)) < 0)
+		ret->etag[0] = '\0';
 	msg_in_close(&in);
-	*ret_status = (int)status;
+	ret->status = (int)status;
 	return 0;
 }

@@ -72,7 +72,34 @@ static const char *const migration_1[] = {
 	NULL,
 };
 
-static const char *const *const migrations[] = {migration_1};
+/* 2: virtual machines. The configuration is JSON owned by agent/; the
+ * columns beside it are what queries filter and place on. */
+static const char *const migration_2[] = {
+	"CREATE TABLE vms ("
+	" vmid INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE,"
+	" node TEXT NOT NULL,"
+	" cpus INTEGER NOT NULL,"
+	" memory_mb INTEGER NOT NULL,"
+	" tags TEXT NOT NULL DEFAULT '',"
+	" config TEXT NOT NULL,"
+	" pending TEXT,"
+	" desired TEXT NOT NULL DEFAULT 'stopped',"
+	" state TEXT NOT NULL DEFAULT 'stopped',"
+	" state_node TEXT NOT NULL DEFAULT '',"
+	" state_ms INTEGER NOT NULL DEFAULT 0,"
+	" lock TEXT NOT NULL DEFAULT '',"
+	" version INTEGER NOT NULL DEFAULT 1,"
+	" created_ms INTEGER NOT NULL)",
+	"CREATE INDEX vms_node ON vms (node)",
+	"CREATE TABLE vm_macs ("
+	" mac TEXT PRIMARY KEY,"
+	" vmid INTEGER NOT NULL)",
+	"CREATE INDEX vm_macs_vmid ON vm_macs (vmid)",
+	NULL,
+};
+
+static const char *const *const migrations[] = {migration_1, migration_2};
 
 /* 0 when the meta table does not exist yet. */
 static int schema_read(struct db_tx *tx, int *ret_version, struct hx_err *err)

@@ -27,7 +27,7 @@ struct hx_err;
  */
 
 /* Newest schema version this build knows. */
-#define STATEDB_SCHEMA_VERSION 1
+#define STATEDB_SCHEMA_VERSION 2
 
 /* Connects a stream socket to the dqlite node at @address. */
 typedef int (*statedb_dial_fn)(void *data, const char *address,
@@ -192,6 +192,91 @@ int statedb_event_add(struct statedb *db, const struct statedb_event *e,
 int statedb_event_list(struct statedb *db, int64_t since, unsigned limit,
 		       const char *subject, struct statedb_event **ret,
 		       unsigned *ret_n, struct hx_err *err);
+
+/* ---- virtual machines ---- */
+
+#define STATEDB_VMID_MIN 100
+#define STATEDB_VMID_MAX 999999999
+
+/*
+ * A VM row. The configuration is JSON text that agent/ validates and
+ * owns; statedb keeps the columns beside it that queries need. @config and
+ * @pending are malloc'ed: release with statedb_vm_clear() or
+ * statedb_vm_list_free().
+ */
+struct statedb_vm {
+	int64_t vmid;
+	char name[64];
+	char node[64];	     /* assigned node */
+	int cpus;
+	int64_t memory_mb;
+	char tags[1100];     /* " a b " (space-delimited, for filtering) */
+	char *config;	     /* JSON */
+	char *pending;	     /* JSON, NULL when no change is pending */
+	char desired[16];    /* running | stopped */
+	char state[16];	     /* observed: stopped, running, ... */
+	char state_node[64]; /* the node that reported @state */
+	int64_t state_ms;    /* wall clock of the last state change */
+	char lock[16];	     /* "" or the operation holding the VM */
+	int64_t created_ms;
+	char digest[33];     /* of the configuration and pending change */
+};
+
+void statedb_vm_clear(struct statedb_vm *vm);
+void statedb_vm_list_free(struct statedb_vm *vms, unsigned n);
+
+/* What a create or a configuration change writes. @macs are the NIC MACs of
+ * config and pending together; they must be unique in the cluster. */
+struct statedb_vm_spec {
+	const char *name;
+	int cpus;
+	int64_t memory_mb;
+	const char *tags;
+	const char *config;
+	const char *pending; /* NULL: none */
+	const char *const *macs;
+	unsigned nmacs;
+};
+
+/* Inserts VM @vmid on @node with lock "create", desired @desired.
+ * -EEXIST (VMID, name or a MAC taken), -ENOENT (unknown node). */
+int statedb_vm_create(struct statedb *db, int64_t vmid, const char *node,
+		      const struct statedb_vm_spec *spec, const char *desired,
+		      struct hx_err *err);
+/* Finds a VM by VMID (all digits) or name. -ENOENT if none. */
+int statedb_vm_get(struct statedb *db, const char *key,
+		   struct statedb_vm *ret_vm, struct hx_err *err);
+/* VMs ordered by VMID; @node NULL for all. */
+int statedb_vm_list(struct statedb *db, const char *node,
+		    struct statedb_vm **ret_vms, unsigned *ret_n,
+		    struct hx_err *err);
+/* The lowest free VMID >= STATEDB_VMID_MIN. */
+int statedb_vm_nextid(struct statedb *db, int64_t *ret_vmid,
+		      struct hx_err *err);
+/* Replaces configuration and pending change if @if_digest (NULL: any)
+ * matches and the VM is not locked. HX_ECONFLICT, -EBUSY, -EEXIST. */
+int statedb_vm_update(struct statedb *db, int64_t vmid,
+		      const struct statedb_vm_spec *spec,
+		      const char *if_digest, struct hx_err *err);
+/* Sets the desired state. With @if_unlocked, -EBUSY if the VM is locked. */
+int statedb_vm_set_desired(struct statedb *db, int64_t vmid,
+			   const char *desired, bool if_unlocked,
+			   struct hx_err *err);
+/* Records the state @node observed, if it differs from the stored one. */
+int statedb_vm_set_state(struct statedb *db, int64_t vmid, const char *node,
+			 const char *state, struct hx_err *err);
+/* Takes the lock @lock if the VM is unlocked (-EBUSY otherwise); with
+ * @lock "" releases the lock if it is @held. */
+int statedb_vm_lock(struct statedb *db, int64_t vmid, const char *lock,
+		    const char *held, struct hx_err *err);
+/* Moves the pending change into the configuration. */
+int statedb_vm_apply_pending(struct statedb *db, int64_t vmid,
+			     struct hx_err *err);
+/* Reassigns the VM from @from to @to (migration), releasing @held lock. */
+int statedb_vm_move(struct statedb *db, int64_t vmid, const char *from,
+		    const char *to, const char *held, struct hx_err *err);
+/* Deletes the VM and its MACs. */
+int statedb_vm_delete(struct statedb *db, int64_t vmid, struct hx_err *err);
 
 /* ---- raft membership (through the leader) ---- */
 

@@ -1,0 +1,164 @@
+/* agent/vm.h: VM configuration, libvirt domain XML and the VM executor. */
+#ifndef HX_AGENT_VM_H
+#define HX_AGENT_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct hx_err;
+struct agent;
+
+#define VM_MAX_DISKS 16
+#define VM_MAX_NICS 16
+#define VM_MAX_TAGS 16
+#define VM_MAX_BOOT (VM_MAX_DISKS + VM_MAX_NICS + 1)
+
+struct vm_disk {
+	char bus[16];	   /* virtio-blk, virtio-scsi, sata, ide */
+	char volume[512];  /* "local:NAME" or an absolute path */
+	int64_t size_mb;   /* 0: unknown (existing file) */
+	char format[8];	   /* qcow2, raw */
+	char cache[16];
+};
+
+struct vm_nic {
+	char model[16];	 /* virtio, e1000, rtl8139 */
+	char bridge[16]; /* IFNAMSIZ */
+	char mac[18];
+};
+
+/* A validated, normalized VM configuration (every default filled in). */
+struct vm_config {
+	int64_t vmid;
+	char name[64];
+	char node[64];
+	char arch[16];
+	char machine[16];
+	char firmware[8];
+	int sockets, cores;
+	char cpu_model[64];
+	int64_t memory_mb;
+	struct vm_disk disks[VM_MAX_DISKS];
+	unsigned ndisks;
+	char cdrom[512]; /* "" for none */
+	struct vm_nic nics[VM_MAX_NICS];
+	unsigned nnics;
+	char boot[VM_MAX_BOOT][8];
+	unsigned nboot;
+	bool has_kernel;
+	char kernel[512], initrd[512], cmdline[1024];
+	bool serial, vnc;
+	char tags[VM_MAX_TAGS][64];
+	unsigned ntags;
+	char description[1025];
+	bool onboot;
+	char restart[16]; /* on-crash, never */
+};
+
+/* ---- configuration (vmconf.c) ---- */
+
+/* Parses and validates a full configuration. Fields absent from @j get
+ * their defaults; MACs left out are generated. -EINVAL with the field at
+ * fault in @err. */
+int vmconf_parse(json_t *j, struct vm_config *ret, struct hx_err *err);
+/* Applies the fields of @patch to @cur into @ret and validates the result.
+ * "vmid" and "node" may not change. */
+int vmconf_patch(const struct vm_config *cur, json_t *patch,
+		 struct vm_config *ret, struct hx_err *err);
+/* The configuration as JSON (new reference). */
+json_t *vmconf_to_json(const struct vm_config *c);
+/* JSON text (malloc'ed) of the configuration, compact and key-sorted. */
+char *vmconf_dump(const struct vm_config *c);
+/* Parses stored JSON text. */
+int vmconf_load(const char *text, struct vm_config *ret, struct hx_err *err);
+/* Whether changing @a into @b needs the VM restarted. */
+bool vmconf_needs_restart(const struct vm_config *a, const struct vm_config *b);
+/* " tag1 tag2 " for the tags column. */
+void vmconf_tags_text(const struct vm_config *c, char *buf, size_t len);
+
+/* ---- libvirt domain XML (vmxml.c) ---- */
+
+/* Where a node keeps a VM's files. */
+struct vm_paths {
+	const char *images_dir; /* "local:" volumes */
+	const char *vm_dir;	/* serial log and NVRAM for this VM */
+	bool kvm;		/* domain type kvm (else qemu/TCG) */
+};
+
+/* Domain name for @vmid ("hx-VMID"). */
+void vmxml_domain_name(int64_t vmid, char *buf, size_t len);
+/* Absolute path of disk @d's volume into @buf. */
+int vmxml_volume_path(const struct vm_paths *p, const struct vm_disk *d,
+		      char *buf, size_t len);
+/* Renders the domain XML (malloc'ed). -EINVAL if a path does not fit. */
+int vmxml_render(const struct vm_config *c, const struct vm_paths *p,
+		 char **ret_xml, struct hx_err *err);
+
+/* ---- executor (vmexec.c) ---- */
+
+/*
+ * The VM executor of this node: reconciles the VMs assigned to the node
+ * with its libvirtd (desired state in statedb, observed state reported
+ * back), and runs VM actions as tasks. Message-shaped: a request struct
+ * in, the outcome in the task; the agent never touches libvirt itself.
+ */
+struct vmexec;
+
+struct vmexec_config {
+	const char *uri;	/* libvirt URI */
+	const char *images_dir; /* "local:" volumes */
+	const char *vms_dir;	/* per-VM files: DIR/VMID/serial.log */
+	const char *accel;	/* auto, kvm, tcg */
+};
+
+enum vmexec_op {
+	VMOP_CREATE,
+	VMOP_START,
+	VMOP_STOP,
+	VMOP_SHUTDOWN,
+	VMOP_REBOOT,
+	VMOP_RESET,
+	VMOP_SUSPEND,
+	VMOP_RESUME,
+	VMOP_DELETE,
+};
+
+struct vmexec_req {
+	enum vmexec_op op;
+	int64_t vmid;
+	char actor[96];
+	int timeout_s;	/* shutdown, reboot */
+	bool force;	/* shutdown: power off after the timeout */
+	bool start;	/* create: start afterwards */
+};
+
+/* Starts the executor threads (they connect to libvirt lazily and retry,
+ * so a missing libvirtd delays VMs, not hxd). */
+int vmexec_start(struct agent *a, const struct vmexec_config *cfg,
+		 struct vmexec **ret, struct hx_err *err);
+void vmexec_stop(struct vmexec *x);
+/* Wakes the reconciler now. Thread-safe. */
+void vmexec_kick(struct vmexec *x);
+/* Creates a task for @req and runs it in the background. -EBUSY if an
+ * action for the VM is already running on this node. */
+int vmexec_submit(struct vmexec *x, const struct vmexec_req *req,
+		  int64_t *ret_task, struct hx_err *err);
+
+struct vmexec_status {
+	char state[16];
+	int64_t uptime_s;	/* -1 if unknown */
+	int64_t cpu_time_ms;
+	double cpu_percent;	/* over the last reconcile interval */
+	int64_t memory_mb;
+	int64_t rss_mb;		/* -1 if unknown */
+	int pid;		/* 0 if unknown */
+};
+
+/* Live figures of @vmid from libvirt. -ENOENT if not defined here. */
+int vmexec_status(struct vmexec *x, int64_t vmid, struct vmexec_status *ret,
+		  struct hx_err *err);
+
+#endif /* HX_AGENT_VM_H */

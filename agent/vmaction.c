@@ -1,0 +1,648 @@
+/*
+ * VM actions: create, start, stop, shutdown, reboot, reset, suspend,
+ * resume, delete. Each runs as a task on its own thread while the VM is
+ * marked busy, so the reconciler leaves it alone.
+ *
+ * DESIGN: the desired state is written before the action acts (a start
+ * first records "running", a stop "stopped"), so that if hxd dies midway
+ * the reconciler finishes the job instead of undoing it. An action that
+ * fails to start a VM puts the desired state back to "stopped" and the
+ * task says why, rather than leaving the reconciler to retry forever.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "agent/agent.h"
+#include "agent/vm.h"
+#include "agent/vmexec.h"
+#include "lib/lib.h"
+#include "statedb/statedb.h"
+
+static const char *const op_names[] = {
+	[VMOP_CREATE] = "create",   [VMOP_START] = "start",
+	[VMOP_STOP] = "stop",	    [VMOP_SHUTDOWN] = "shutdown",
+	[VMOP_REBOOT] = "reboot",   [VMOP_RESET] = "reset",
+	[VMOP_SUSPEND] = "suspend", [VMOP_RESUME] = "resume",
+	[VMOP_DELETE] = "delete",
+};
+
+struct job {
+	struct vmexec *x;
+	struct vmexec_req req;
+	int64_t task;
+};
+
+/* ---- task helpers: failures to record are logged, never fatal ---- */
+
+static void task_log(struct vmexec *x, int64_t task, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void task_log(struct vmexec *x, int64_t task, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (task > 0)
+		(void)statedb_task_log(x->a->db, task, line, NULL);
+}
+
+static void task_progress(struct vmexec *x, int64_t task, int pct,
+			  const char *msg)
+{
+	if (task > 0)
+		(void)statedb_task_update(x->a->db, task, pct, msg, NULL);
+}
+
+/* ---- volumes ---- */
+
+static bool is_local(const struct vm_disk *d)
+{
+	return strncmp(d->volume, "local:", 6) == 0;
+}
+
+static int volumes_ensure(struct vmexec *x, const struct vm_config *c,
+			  int64_t task, struct hx_err *err)
+{
+	char vm_dir[1100], path[1100], size[32], out[512];
+	struct vm_paths p;
+	struct stat st;
+
+	vmexec_paths(x, c->vmid, vm_dir, sizeof(vm_dir), &p);
+	for (unsigned i = 0; i < c->ndisks; i++) {
+		const struct vm_disk *d = &c->disks[i];
+
+		if (vmxml_volume_path(&p, d, path, sizeof(path)) < 0)
+			return hx_err_set(err, -ENAMETOOLONG,
+					  "disks[%u]: path too long", i);
+		if (stat(path, &st) == 0)
+			continue;
+		if (!is_local(d))
+			return hx_err_set(err, -ENOENT,
+					  "disks[%u]: '%s' does not exist on "
+					  "node '%s'",
+					  i, path, x->a->cfg.name);
+		snprintf(size, sizeof(size), "%" PRId64 "M", d->size_mb);
+		const char *argv[] = {"qemu-img", "create", "-q", "-f",
+				      d->format,  path,	    size,  NULL};
+		if (vmexec_run(argv, 60000, out, sizeof(out)) < 0)
+			return hx_err_set(err, -EIO,
+					  "cannot create volume '%s': %s",
+					  d->volume, out);
+		task_log(x, task, "created volume %s (%s, %" PRId64 " MiB)",
+			 d->volume, d->format, d->size_mb);
+	}
+	return 0;
+}
+
+static void volumes_delete(struct vmexec *x, const struct vm_config *c,
+			   int64_t task)
+{
+	char vm_dir[1100], path[1100];
+	struct vm_paths p;
+
+	vmexec_paths(x, c->vmid, vm_dir, sizeof(vm_dir), &p);
+	for (unsigned i = 0; i < c->ndisks; i++) {
+		if (!is_local(&c->disks[i]) ||
+		    vmxml_volume_path(&p, &c->disks[i], path, sizeof(path)) < 0)
+			continue;
+		if (unlink(path) == 0)
+			task_log(x, task, "deleted volume %s",
+				 c->disks[i].volume);
+	}
+}
+
+static void vm_dir_delete(struct vmexec *x, int64_t vmid)
+{
+	char dir[1100], path[1400];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/%" PRId64, x->cfg.vms_dir, vmid);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		(void)unlink(path);
+	}
+	closedir(d);
+	(void)rmdir(dir);
+}
+
+/* ---- start and stop ---- */
+
+static int load(struct vmexec *x, int64_t vmid, struct statedb_vm *vm,
+		struct vm_config *c, struct hx_err *err)
+{
+	char key[24];
+	int r;
+
+	snprintf(key, sizeof(key), "%" PRId64, vmid);
+	if ((r = statedb_vm_get(x->a->db, key, vm, err)) < 0)
+		return r;
+	if ((r = vmconf_load(vm->config, c, err)) < 0) {
+		statedb_vm_clear(vm);
+		return r;
+	}
+	return 0;
+}
+
+/* Waits until the domain's state is @want (or it is gone and @want is
+ * shut off); 0, or -ETIMEDOUT. */
+static int wait_state(virDomainPtr d, int want, int timeout_ms,
+		      struct vmexec *x, int64_t task, int pct0, int pct1)
+{
+	uint64_t start = hx_now_ms(), now;
+	int state, reason, last_pct = -1;
+
+	for (;;) {
+		if (virDomainGetState(d, &state, &reason, 0) < 0)
+			return want == VIR_DOMAIN_SHUTOFF ? 0 : -EIO;
+		if (state == want)
+			return 0;
+		now = hx_now_ms();
+		if (now - start >= (uint64_t)timeout_ms)
+			return -ETIMEDOUT;
+		int pct = pct0 + (int)((pct1 - pct0) * (int64_t)(now - start) /
+				       timeout_ms);
+		if (pct / 5 != last_pct / 5) {
+			task_progress(x, task, pct, NULL);
+			last_pct = pct;
+		}
+		usleep(100000);
+	}
+}
+
+int vmexec_do_start(struct vmexec *x, virConnectPtr c, int64_t vmid,
+		    int64_t task, struct hx_err *err)
+{
+	char vm_dir[1100], *xml = NULL;
+	struct statedb_vm vm;
+	struct vm_config *conf;
+	struct vm_paths p;
+	virDomainPtr d;
+	int r, state, reason;
+
+	conf = calloc(1, sizeof(*conf));
+	if (conf == NULL)
+		return hx_err_set(err, -ENOMEM, "out of memory");
+	if ((r = load(x, vmid, &vm, conf, err)) < 0)
+		goto out;
+	if (vm.pending != NULL) {
+		statedb_vm_clear(&vm);
+		if ((r = statedb_vm_apply_pending(x->a->db, vmid, err)) < 0 ||
+		    (r = load(x, vmid, &vm, conf, err)) < 0)
+			goto out;
+		task_log(x, task, "applied pending configuration changes");
+	}
+	statedb_vm_clear(&vm);
+	vmexec_paths(x, vmid, vm_dir, sizeof(vm_dir), &p);
+	if (mkdir(vm_dir, 0750) < 0 && errno != EEXIST) {
+		r = hx_err_set(err, -errno, "cannot create '%s': %s", vm_dir,
+			       strerror(errno));
+		goto out;
+	}
+	if ((r = volumes_ensure(x, conf, task, err)) < 0 ||
+	    (r = vmxml_render(conf, &p, &xml, err)) < 0)
+		goto out;
+	task_progress(x, task, 30, "defining the domain");
+	d = virDomainDefineXML(c, xml);
+	if (d == NULL) {
+		r = hx_err_set(err, -EINVAL, "libvirt refused the domain: %s",
+			       vmexec_virt_error());
+		goto out;
+	}
+	if (virDomainGetState(d, &state, &reason, 0) == 0 &&
+	    state != VIR_DOMAIN_SHUTOFF) {
+		virDomainFree(d);
+		r = 0; /* already running: nothing to do */
+		goto out;
+	}
+	task_progress(x, task, 50, "starting QEMU");
+	if (virDomainCreate(d) < 0) {
+		r = hx_err_set(err, -EIO, "QEMU did not start: %s",
+			       vmexec_virt_error());
+		virDomainFree(d);
+		goto out;
+	}
+	virDomainFree(d);
+	(void)statedb_vm_set_state(x->a->db, vmid, x->a->cfg.name, "running",
+				   NULL);
+	pthread_mutex_lock(&x->lock);
+	struct vm_rt *rt = vmexec_rt(x, vmid);
+	if (rt != NULL)
+		snprintf(rt->reported, sizeof(rt->reported), "running");
+	pthread_mutex_unlock(&x->lock);
+	r = 0;
+out:
+	free(xml);
+	free(conf);
+	return r;
+}
+
+static int act_start(struct vmexec *x, virConnectPtr c, struct job *j,
+		     struct hx_err *err)
+{
+	int r;
+
+	if ((r = statedb_vm_set_desired(x->a->db, j->req.vmid, "running", true,
+					err)) < 0)
+		return r;
+	pthread_mutex_lock(&x->lock);
+	struct vm_rt *rt = vmexec_rt(x, j->req.vmid);
+	if (rt != NULL) { /* a user start resets the crash backoff */
+		rt->restarts = 0;
+		rt->gave_up = false;
+		rt->next_restart_ms = 0;
+	}
+	pthread_mutex_unlock(&x->lock);
+	r = vmexec_do_start(x, c, j->req.vmid, j->task, err);
+	if (r < 0)
+		(void)statedb_vm_set_desired(x->a->db, j->req.vmid, "stopped",
+					     false, NULL);
+	return r;
+}
+
+static int domain_or_fail(virConnectPtr c, int64_t vmid, virDomainPtr *ret,
+			  struct hx_err *err)
+{
+	*ret = vmexec_domain(c, vmid);
+	if (*ret == NULL)
+		return hx_err_set(err, -EBUSY, "VM %" PRId64 " is not running",
+				  vmid);
+	return 0;
+}
+
+static int act_stop(struct vmexec *x, virConnectPtr c, struct job *j,
+		    struct hx_err *err)
+{
+	virDomainPtr d;
+	int r;
+
+	if ((r = statedb_vm_set_desired(x->a->db, j->req.vmid, "stopped", true,
+					err)) < 0)
+		return r;
+	d = vmexec_domain(c, j->req.vmid);
+	if (d == NULL || virDomainIsActive(d) != 1) {
+		task_log(x, j->task, "VM was not running");
+	} else if (virDomainDestroy(d) < 0) {
+		r = hx_err_set(err, -EIO, "cannot power off: %s",
+			       vmexec_virt_error());
+	}
+	if (d != NULL)
+		virDomainFree(d);
+	if (r == 0)
+		(void)statedb_vm_set_state(x->a->db, j->req.vmid,
+					   x->a->cfg.name, "stopped", NULL);
+	return r;
+}
+
+/* ACPI power button, then wait; 0 once off. */
+static int shutdown_wait(struct vmexec *x, virConnectPtr c, struct job *j,
+			 int pct1, struct hx_err *err)
+{
+	virDomainPtr d;
+	int r;
+
+	if ((r = domain_or_fail(c, j->req.vmid, &d, err)) < 0)
+		return r;
+	if (virDomainIsActive(d) != 1) {
+		virDomainFree(d);
+		return 0;
+	}
+	task_progress(x, j->task, 5, "ACPI power button pressed");
+	if (virDomainShutdownFlags(d, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) < 0) {
+		r = hx_err_set(err, -EIO, "cannot send ACPI shutdown: %s",
+			       vmexec_virt_error());
+		virDomainFree(d);
+		return r;
+	}
+	r = wait_state(d, VIR_DOMAIN_SHUTOFF, j->req.timeout_s * 1000, x,
+		       j->task, 5, pct1);
+	if (r == -ETIMEDOUT && j->req.force) {
+		task_log(x, j->task,
+			 "the guest did not shut down within %d s: powering "
+			 "it off",
+			 j->req.timeout_s);
+		if (virDomainDestroy(d) < 0 && virDomainIsActive(d) == 1)
+			r = hx_err_set(err, -EIO, "cannot power off: %s",
+				       vmexec_virt_error());
+		else
+			r = 0;
+	} else if (r == -ETIMEDOUT) {
+		hx_err_set(err, -ETIMEDOUT,
+			   "the guest did not shut down within %d s (it keeps "
+			   "running; use force or stop)",
+			   j->req.timeout_s);
+	}
+	virDomainFree(d);
+	return r;
+}
+
+static int act_shutdown(struct vmexec *x, virConnectPtr c, struct job *j,
+			struct hx_err *err)
+{
+	int r = shutdown_wait(x, c, j, 95, err);
+
+	if (r == 0) {
+		(void)statedb_vm_set_desired(x->a->db, j->req.vmid, "stopped",
+					     false, NULL);
+		(void)statedb_vm_set_state(x->a->db, j->req.vmid,
+					   x->a->cfg.name, "stopped", NULL);
+	}
+	return r;
+}
+
+static int act_reboot(struct vmexec *x, virConnectPtr c, struct job *j,
+		      struct hx_err *err)
+{
+	int r = shutdown_wait(x, c, j, 60, err);
+
+	if (r < 0)
+		return r;
+	task_log(x, j->task, "guest is off; starting it again");
+	return vmexec_do_start(x, c, j->req.vmid, j->task, err);
+}
+
+/* reset, suspend, resume: one libvirt call on an active domain. */
+static int act_simple(struct vmexec *x, virConnectPtr c, struct job *j,
+		      struct hx_err *err)
+{
+	virDomainPtr d;
+	int r, state, reason;
+
+	(void)x;
+	if ((r = domain_or_fail(c, j->req.vmid, &d, err)) < 0)
+		return r;
+	if (virDomainGetState(d, &state, &reason, 0) < 0 ||
+	    state == VIR_DOMAIN_SHUTOFF) {
+		virDomainFree(d);
+		return hx_err_set(err, -EBUSY, "VM %" PRId64 " is not running",
+				  j->req.vmid);
+	}
+	if (j->req.op == VMOP_RESET)
+		r = virDomainReset(d, 0);
+	else if (j->req.op == VMOP_SUSPEND)
+		r = state == VIR_DOMAIN_PAUSED ? 0 : virDomainSuspend(d);
+	else
+		r = state != VIR_DOMAIN_PAUSED ? 0 : virDomainResume(d);
+	if (r < 0)
+		r = hx_err_set(err, -EIO, "%s failed: %s",
+			       op_names[j->req.op], vmexec_virt_error());
+	virDomainFree(d);
+	return r;
+}
+
+static int act_create(struct vmexec *x, virConnectPtr c, struct job *j,
+		      struct hx_err *err)
+{
+	struct statedb_vm vm;
+	struct vm_config *conf = calloc(1, sizeof(*conf));
+	int r;
+
+	if (conf == NULL)
+		return hx_err_set(err, -ENOMEM, "out of memory");
+	if ((r = load(x, j->req.vmid, &vm, conf, err)) < 0)
+		goto out;
+	statedb_vm_clear(&vm);
+	task_progress(x, j->task, 10, "creating volumes");
+	if ((r = volumes_ensure(x, conf, j->task, err)) < 0) {
+		/* Nothing of this VM may remain: the row goes too. */
+		volumes_delete(x, conf, j->task);
+		(void)statedb_vm_delete(x->a->db, j->req.vmid, NULL);
+		goto out;
+	}
+	if ((r = statedb_vm_lock(x->a->db, j->req.vmid, "", "create", err)) <
+	    0)
+		goto out;
+	if (j->req.start) {
+		task_progress(x, j->task, 40, "starting");
+		r = act_start(x, c, j, err);
+	}
+out:
+	free(conf);
+	return r;
+}
+
+static int act_delete(struct vmexec *x, virConnectPtr c, struct job *j,
+		      struct hx_err *err)
+{
+	struct statedb_vm vm;
+	struct vm_config *conf = calloc(1, sizeof(*conf));
+	virDomainPtr d;
+	int r;
+
+	if (conf == NULL)
+		return hx_err_set(err, -ENOMEM, "out of memory");
+	if ((r = load(x, j->req.vmid, &vm, conf, err)) < 0)
+		goto out;
+	statedb_vm_clear(&vm);
+	d = vmexec_domain(c, j->req.vmid);
+	if (d != NULL && virDomainIsActive(d) == 1) {
+		virDomainFree(d);
+		r = hx_err_set(err, -EBUSY,
+			       "VM %" PRId64 " is running: stop it first",
+			       j->req.vmid);
+		goto out;
+	}
+	if ((r = statedb_vm_lock(x->a->db, j->req.vmid, "delete", NULL,
+				 err)) < 0) {
+		if (d != NULL)
+			virDomainFree(d);
+		goto out;
+	}
+	if (d != NULL) {
+		(void)virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_NVRAM);
+		virDomainFree(d);
+	}
+	task_progress(x, j->task, 30, "deleting volumes");
+	volumes_delete(x, conf, j->task);
+	vm_dir_delete(x, j->req.vmid);
+	r = statedb_vm_delete(x->a->db, j->req.vmid, err);
+out:
+	free(conf);
+	return r;
+}
+
+static void *job_thread(void *data)
+{
+	struct job *j = data;
+	struct vmexec *x = j->x;
+	struct hx_err err = {0};
+	char subject[32];
+	virConnectPtr c;
+	int r = -ECONNREFUSED;
+
+	snprintf(subject, sizeof(subject), "vm/%" PRId64, j->req.vmid);
+	c = vmexec_conn(x, &err);
+	if (c != NULL) {
+		switch (j->req.op) {
+		case VMOP_CREATE: r = act_create(x, c, j, &err); break;
+		case VMOP_START: r = act_start(x, c, j, &err); break;
+		case VMOP_STOP: r = act_stop(x, c, j, &err); break;
+		case VMOP_SHUTDOWN: r = act_shutdown(x, c, j, &err); break;
+		case VMOP_REBOOT: r = act_reboot(x, c, j, &err); break;
+		case VMOP_DELETE: r = act_delete(x, c, j, &err); break;
+		case VMOP_RESET:
+		case VMOP_SUSPEND:
+		case VMOP_RESUME: r = act_simple(x, c, j, &err); break;
+		}
+		virConnectClose(c);
+	}
+	if (r < 0)
+		hx_log(LOG_WARNING, "vm=%" PRId64 " %s failed: %s", j->req.vmid,
+		       op_names[j->req.op], err.msg);
+	agent_event(x->a, r < 0 ? "vm.error" : "vm.action", subject,
+		    j->req.actor, "%s %s%s%s", op_names[j->req.op],
+		    r < 0 ? "failed" : "done", r < 0 ? ": " : "",
+		    r < 0 ? err.msg : "");
+	(void)statedb_task_finish(x->a->db, j->task, r == 0,
+				  r < 0 ? err.msg : "done", NULL);
+	pthread_mutex_lock(&x->lock);
+	struct vm_rt *rt = vmexec_rt(x, j->req.vmid);
+	if (rt != NULL)
+		rt->busy = false;
+	pthread_mutex_unlock(&x->lock);
+	vmexec_kick(x);
+	free(j);
+	return NULL;
+}
+
+int vmexec_submit(struct vmexec *x, const struct vmexec_req *req,
+		  int64_t *ret_task, struct hx_err *err)
+{
+	struct statedb_task t = {0};
+	uint64_t deadline = hx_now_ms() + 10000;
+	struct vm_rt *rt;
+	pthread_t th;
+	struct job *j;
+	int r;
+
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return hx_err_set(err, -ENOMEM, "out of memory");
+	j->x = x;
+	j->req = *req;
+	if (j->req.timeout_s <= 0)
+		j->req.timeout_s = 60;
+	pthread_mutex_lock(&x->lock);
+	while ((rt = vmexec_rt(x, req->vmid)) != NULL && rt->reconciling &&
+	       hx_now_ms() < deadline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
+	}
+	if (rt == NULL || rt->busy || rt->reconciling) {
+		pthread_mutex_unlock(&x->lock);
+		free(j);
+		return hx_err_set(err, -EBUSY,
+				  "VM %" PRId64 " has an operation in progress "
+				  "on node '%s': wait for it and retry",
+				  req->vmid, x->a->cfg.name);
+	}
+	rt->busy = true;
+	pthread_mutex_unlock(&x->lock);
+
+	snprintf(t.kind, sizeof(t.kind), "vm.%s", op_names[req->op]);
+	snprintf(t.node, sizeof(t.node), "%s", x->a->cfg.name);
+	snprintf(t.subject, sizeof(t.subject), "vm/%" PRId64, req->vmid);
+	snprintf(t.actor, sizeof(t.actor), "%s", req->actor);
+	if ((r = statedb_task_create(x->a->db, &t, &j->task, err)) < 0)
+		goto fail;
+	if ((r = pthread_create(&th, NULL, job_thread, j)) != 0) {
+		(void)statedb_task_finish(x->a->db, j->task, false,
+					  "cannot start a thread", NULL);
+		r = hx_err_set(err, -r, "cannot start a thread");
+		goto fail;
+	}
+	pthread_detach(th);
+	*ret_task = j->task;
+	return 0;
+fail:
+	pthread_mutex_lock(&x->lock);
+	if ((rt = vmexec_rt(x, req->vmid)) != NULL)
+		rt->busy = false;
+	pthread_mutex_unlock(&x->lock);
+	free(j);
+	return r;
+}
+
+/* ---- /proc figures of the VM's QEMU ---- */
+
+void vmexec_proc_info(int64_t vmid, struct vmexec_status *ret)
+{
+	char needle[48], path[300], *buf = NULL, *p;
+	long ticks = sysconf(_SC_CLK_TCK);
+	struct dirent *e;
+	DIR *d;
+
+	/* libvirt names QEMU "-name guest=hx-VMID,..." */
+	snprintf(needle, sizeof(needle), "guest=hx-%" PRId64 ",", vmid);
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL && ret->pid == 0) {
+		size_t n;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		if (hx_file_read(path, 1 << 16, &buf, &n) < 0)
+			continue;
+		for (size_t i = 0; i + 1 < n; i++)
+			if (buf[i] == '\0')
+				buf[i] = ' ';
+		if (strstr(buf, needle) != NULL)
+			ret->pid = atoi(e->d_name);
+		free(buf);
+		buf = NULL;
+	}
+	closedir(d);
+	if (ret->pid == 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/status", ret->pid);
+	if (hx_file_read(path, 1 << 16, &buf, NULL) == 0) {
+		if ((p = strstr(buf, "VmRSS:")) != NULL)
+			ret->rss_mb = strtoll(p + 6, NULL, 10) / 1024;
+		free(buf);
+		buf = NULL;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stat", ret->pid);
+	if (hx_file_read(path, 1 << 16, &buf, NULL) == 0 &&
+	    (p = strrchr(buf, ')')) != NULL) {
+		unsigned long long start = 0;
+		double up = 0;
+		char *upt = NULL;
+		/* field 22 (starttime), counting from the state after ')' */
+		for (int f = 3; f < 22 && p != NULL; f++)
+			p = strchr(p + 1, ' ');
+		if (p != NULL)
+			start = strtoull(p + 1, NULL, 10);
+		if (hx_file_read("/proc/uptime", 64, &upt, NULL) == 0) {
+			up = strtod(upt, NULL);
+			free(upt);
+		}
+		if (start > 0 && ticks > 0)
+			ret->uptime_s = (int64_t)(up - (double)start /
+							   (double)ticks);
+	}
+	free(buf);
+}
