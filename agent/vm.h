@@ -86,6 +86,7 @@ struct vm_paths {
 	const char *images_dir; /* "local:" volumes */
 	const char *vm_dir;	/* serial log and NVRAM for this VM */
 	bool kvm;		/* domain type kvm (else qemu/TCG) */
+	const char *uuid;	/* of the existing domain, NULL for a new one */
 };
 
 /* Domain name for @vmid ("hx-VMID"). */

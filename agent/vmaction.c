@@ -190,7 +190,7 @@ static int wait_state(virDomainPtr d, int want, int timeout_ms,
 int vmexec_do_start(struct vmexec *x, virConnectPtr c, int64_t vmid,
 		    int64_t task, struct hx_err *err)
 {
-	char vm_dir[1100], *xml = NULL;
+	char vm_dir[1100], uuid[VIR_UUID_STRING_BUFLEN], *xml = NULL;
 	struct statedb_vm vm;
 	struct vm_config *conf;
 	struct vm_paths p;
@@ -215,6 +215,12 @@ int vmexec_do_start(struct vmexec *x, virConnectPtr c, int64_t vmid,
 		r = hx_err_set(err, -errno, "cannot create '%s': %s", vm_dir,
 			       strerror(errno));
 		goto out;
+	}
+	d = vmexec_domain(c, vmid);
+	if (d != NULL) {
+		if (virDomainGetUUIDString(d, uuid) == 0)
+			p.uuid = uuid;
+		virDomainFree(d);
 	}
 	if ((r = volumes_ensure(x, conf, task, err)) < 0 ||
 	    (r = vmxml_render(conf, &p, &xml, err)) < 0)

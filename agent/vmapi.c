@@ -378,6 +378,7 @@ void h_vm_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 {
 	struct vm_config *cur = NULL, *next = NULL;
 	const char *macs[2 * VM_MAX_NICS], *digest = req->if_match;
+	char digest_buf[40];
 	struct statedb_vm_spec spec;
 	struct statedb_vm vm;
 	struct hx_err err = {0};
@@ -399,7 +400,9 @@ void h_vm_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 			api_error(resp, -EINVAL, "digest: must be a string");
 			goto out;
 		}
-		digest = json_string_value(v);
+		snprintf(digest_buf, sizeof(digest_buf), "%s",
+			 json_string_value(v));
+		digest = digest_buf; /* the body field is deleted below */
 	}
 	if ((v = json_object_get(change, "revert")) != NULL) {
 		if (!json_is_boolean(v)) {

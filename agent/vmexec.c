@@ -258,6 +258,7 @@ void vmexec_paths(struct vmexec *x, int64_t vmid, char *vm_dir, size_t len,
 	p->images_dir = x->cfg.images_dir;
 	p->vm_dir = vm_dir;
 	p->kvm = x->kvm;
+	p->uuid = NULL;
 }
 
 /* ---- reconcile ---- */

@@ -218,6 +218,8 @@ int vmxml_render(const struct vm_config *c, const struct vm_paths *p,
 	vmxml_domain_name(c->vmid, name, sizeof(name));
 	xadd(&b, "<domain type='%s'>\n  <name>%s</name>\n",
 	     p->kvm ? "kvm" : "qemu", name);
+	if (p->uuid != NULL) /* redefining keeps the domain's identity */
+		xadd(&b, "  <uuid>%s</uuid>\n", p->uuid);
 	xadd(&b, "  <title>");
 	xesc(&b, c->name);
 	xadd(&b, "</title>\n  <description>");
