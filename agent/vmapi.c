@@ -439,7 +439,7 @@ void h_vm_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 		  strcmp(vm.state, "crashed") != 0;
 	if (running && vmconf_needs_restart(cur, next)) {
 		/* Apply the hot fields now, keep the rest pending. */
-		snprintf(cur->name, sizeof(cur->name), "%s", next->name);
+		memcpy(cur->name, next->name, sizeof(cur->name));
 		memcpy(cur->tags, next->tags, sizeof(cur->tags));
 		cur->ntags = next->ntags;
 		memcpy(cur->description, next->description,

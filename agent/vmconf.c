@@ -43,8 +43,11 @@ static void set_list(const char *const *set, char *buf, size_t len)
 					off ? ", " : "", *set);
 }
 
+/* [a-z0-9-] plus the characters in @extra ("A" stands for A-Z), 1 to @max
+ * long, not starting with '-'. */
 static bool ident_ok(const char *s, size_t max, const char *extra)
 {
+	bool upper = strchr(extra, 'A') != NULL;
 	size_t n = strlen(s);
 
 	if (n == 0 || n > max || s[0] == '-')
@@ -52,7 +55,8 @@ static bool ident_ok(const char *s, size_t max, const char *extra)
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') ||
 		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		      strchr(extra, s[i]) != NULL))
+		      (upper && s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] != 'A' && strchr(extra, s[i]) != NULL)))
 			return false;
 	return true;
 }
@@ -105,7 +109,9 @@ static bool get_str(struct ctx *x, json_t *v, const char *field, char *buf,
 			   len - 1);
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return bad(x, field, "must not contain NUL characters");
-	snprintf(buf, len, "%s", json_string_value(v));
+	/* Whole buffer: configs are compared with memcmp. */
+	memset(buf, 0, len);
+	memcpy(buf, json_string_value(v), json_string_length(v));
 	return true;
 }
 
@@ -222,7 +228,7 @@ static bool parse_cpu(struct ctx *x, json_t *v, struct vm_config *c)
 	if ((f = json_object_get(v, "model")) != NULL) {
 		if (!get_str(x, f, "model", c->cpu_model, sizeof(c->cpu_model)))
 			return false;
-		if (!ident_ok(c->cpu_model, 63, "_.A-Z"))
+		if (!ident_ok(c->cpu_model, 63, "_.A"))
 			return bad(x, "model",
 				   "'%s' is not a CPU model name", c->cpu_model);
 	}
@@ -320,7 +326,7 @@ static bool parse_nic(struct ctx *x, json_t *v, unsigned i,
 		return bad(x, "bridge", "required");
 	if (!get_str(x, f, "bridge", n->bridge, sizeof(n->bridge)) )
 		return false;
-	if (!ident_ok(n->bridge, 15, "_.A-Z"))
+	if (!ident_ok(n->bridge, 15, "_.A"))
 		return bad(x, "bridge", "'%s' is not an interface name",
 			   n->bridge);
 	if ((f = json_object_get(v, "vlan")) != NULL && !json_is_null(f))
@@ -420,7 +426,7 @@ static bool parse_boot(struct ctx *x, json_t *v, struct vm_config *c)
 		return false;
 	c->nboot = 0;
 	json_array_foreach(v, i, e) {
-		char item[8];
+		char item[8] = {0};
 
 		if (!json_is_string(e) || json_string_length(e) >= sizeof(item))
 			return bad(x, "boot",
@@ -630,6 +636,8 @@ int vmconf_parse(json_t *j, struct vm_config *ret, struct hx_err *err)
 				dup = dup || strcmp(c->tags[k], t) == 0;
 			if (!dup)
 				c->ntags++;
+			else
+				memset(t, 0, sizeof(c->tags[0]));
 		}
 	}
 	*ret = *c;
@@ -799,6 +807,8 @@ int vmconf_patch(const struct vm_config *cur, json_t *patch,
 	return r;
 }
 
+/* Configurations come only from vmconf_parse, which zero-fills every
+ * buffer, so memcmp compares values, not leftovers. */
 bool vmconf_needs_restart(const struct vm_config *a, const struct vm_config *b)
 {
 	struct vm_config x = *a, y = *b;
