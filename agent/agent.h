@@ -193,6 +193,9 @@ void api_error_from(struct api_resp *resp, const struct hx_err *err);
 /* Query parameter @key into @buf; false if absent. */
 bool api_query(const struct api_req *req, const char *key, char *buf,
 	       size_t len);
+/* The digest a client sent (If-Match, quotes stripped, or the body's
+ * "digest" field) copied into @buf; NULL if none. */
+const char *api_if_match(const struct api_req *req, char *buf, size_t len);
 /* Rejects body fields not in @allowed (NULL-terminated). */
 bool api_body_check(const struct api_req *req, struct api_resp *resp,
 		    const char *const *allowed, bool required);

@@ -188,6 +188,22 @@ bool api_query(const struct api_req *req, const char *key, char *buf,
 	return false;
 }
 
+const char *api_if_match(const struct api_req *req, char *buf, size_t len)
+{
+	const char *d = req->if_match;
+	json_t *v;
+
+	if (d == NULL && req->body != NULL &&
+	    json_is_string(v = json_object_get(req->body, "digest")))
+		d = json_string_value(v);
+	if (d == NULL)
+		return NULL;
+	snprintf(buf, len, "%s", d[0] == '"' ? d + 1 : d);
+	if (buf[0] != '\0' && buf[strlen(buf) - 1] == '"')
+		buf[strlen(buf) - 1] = '\0';
+	return buf;
+}
+
 bool api_body_check(const struct api_req *req, struct api_resp *resp,
 		    const char *const *allowed, bool required)
 {

@@ -354,21 +354,6 @@ static bool label_key_ok(const char *k)
 }
 
 /* The digest from If-Match (quotes stripped) or the body. */
-static const char *if_match(struct api_req *req, char *buf, size_t len)
-{
-	const char *d = req->if_match;
-	json_t *v;
-
-	if (d == NULL && req->body != NULL &&
-	    json_is_string(v = json_object_get(req->body, "digest")))
-		d = json_string_value(v);
-	if (d == NULL)
-		return NULL;
-	snprintf(buf, len, "%s", d[0] == '"' ? d + 1 : d);
-	if (buf[0] != '\0' && buf[strlen(buf) - 1] == '"')
-		buf[strlen(buf) - 1] = '\0';
-	return buf;
-}
 
 void h_node_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 {
@@ -408,7 +393,7 @@ void h_node_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 	}
 	text = json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS);
 	if (statedb_node_set_labels(a->db, req->arg[0], text,
-				    if_match(req, digest, sizeof(digest)),
+				    api_if_match(req, digest, sizeof(digest)),
 				    &err) < 0) {
 		free(text);
 		api_error_from(resp, &err);
@@ -478,7 +463,7 @@ void h_settings_patch(struct agent *a, struct api_req *req,
 		values[n++] = json_integer_value(v);
 	}
 	if (statedb_settings_update(a->db, keys, values, n,
-				    if_match(req, digest, sizeof(digest)),
+				    api_if_match(req, digest, sizeof(digest)),
 				    &err) < 0) {
 		api_error_from(resp, &err);
 		return;

@@ -528,6 +528,37 @@ static void *job_thread(void *data)
 	return NULL;
 }
 
+/* Refuses at once what the VM's current state does not allow, so the
+ * caller gets a 409 rather than a task that fails. */
+static int precheck(struct vmexec *x, const struct vmexec_req *req,
+		    struct hx_err *err)
+{
+	bool needs_on = req->op == VMOP_RESET || req->op == VMOP_SUSPEND ||
+			req->op == VMOP_RESUME;
+	int state = VIR_DOMAIN_SHUTOFF, reason, r = 0;
+	virConnectPtr c;
+	virDomainPtr d;
+
+	if (!needs_on && req->op != VMOP_DELETE)
+		return 0;
+	if ((c = vmexec_conn(x, err)) == NULL)
+		return err != NULL ? err->code : -ECONNREFUSED;
+	d = vmexec_domain(c, req->vmid);
+	if (d != NULL && virDomainGetState(d, &state, &reason, 0) < 0)
+		state = VIR_DOMAIN_NOSTATE;
+	if (req->op == VMOP_DELETE && state != VIR_DOMAIN_SHUTOFF)
+		r = hx_err_set(err, -EBUSY,
+			       "VM %" PRId64 " is running: stop it first",
+			       req->vmid);
+	else if (needs_on && (d == NULL || state == VIR_DOMAIN_SHUTOFF))
+		r = hx_err_set(err, -EBUSY, "VM %" PRId64 " is not running",
+			       req->vmid);
+	if (d != NULL)
+		virDomainFree(d);
+	virConnectClose(c);
+	return r;
+}
+
 int vmexec_submit(struct vmexec *x, const struct vmexec_req *req,
 		  int64_t *ret_task, struct hx_err *err)
 {
@@ -538,6 +569,8 @@ int vmexec_submit(struct vmexec *x, const struct vmexec_req *req,
 	struct job *j;
 	int r;
 
+	if ((r = precheck(x, req, err)) < 0)
+		return r;
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return hx_err_set(err, -ENOMEM, "out of memory");

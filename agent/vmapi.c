@@ -377,8 +377,8 @@ static bool vm_load(struct agent *a, struct api_req *req,
 void h_vm_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 {
 	struct vm_config *cur = NULL, *next = NULL;
-	const char *macs[2 * VM_MAX_NICS], *digest = req->if_match;
-	char digest_buf[40];
+	const char *macs[2 * VM_MAX_NICS], *digest;
+	char digest_buf[80];
 	struct statedb_vm_spec spec;
 	struct statedb_vm vm;
 	struct hx_err err = {0};
@@ -395,15 +395,13 @@ void h_vm_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 	if (route_to(a, vm.node, req, resp))
 		goto out;
 	change = json_deep_copy(req->body);
-	if ((v = json_object_get(change, "digest")) != NULL) {
-		if (!json_is_string(v)) {
-			api_error(resp, -EINVAL, "digest: must be a string");
-			goto out;
-		}
-		snprintf(digest_buf, sizeof(digest_buf), "%s",
-			 json_string_value(v));
-		digest = digest_buf; /* the body field is deleted below */
+	if ((v = json_object_get(change, "digest")) != NULL &&
+	    !json_is_string(v)) {
+		api_error(resp, -EINVAL, "digest: must be a string");
+		goto out;
 	}
+	/* A copy: the body's field is deleted below. */
+	digest = api_if_match(req, digest_buf, sizeof(digest_buf));
 	if ((v = json_object_get(change, "revert")) != NULL) {
 		if (!json_is_boolean(v)) {
 			api_error(resp, -EINVAL, "revert: must be true or false");
