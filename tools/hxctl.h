@@ -174,9 +174,10 @@ void hxctl_http_close(struct hxctl *c);
 
 /* One API call. */
 struct hxctl_req {
-	const char *method;   /* "GET", "POST", "PATCH" */
+	const char *method;   /* "GET", "POST", "PATCH", "DELETE" */
 	const char *path;     /* below /api/v1, already escaped: "/nodes/n1" */
-	json_t *body;	      /* borrowed; NULL: "{}" for POST/PATCH */
+	json_t *body;	      /* borrowed; NULL: "{}" for POST/PATCH, else
+				 no body */
 	const char *if_match; /* borrowed; NULL: none */
 	long timeout_ms;      /* 0: HXCTL_REQUEST_TIMEOUT_MS */
 };
@@ -205,6 +206,25 @@ int hxctl_fail(const struct hxctl_resp *r, int code);
  * the caller frees with free(), or NULL on OOM.
  */
 char *hxctl_escape(const char *s);
+
+/*
+ * Appends "?name=value" or "&name=value", the value escaped, to the path in
+ * @buf (@len bytes). A NULL @value appends nothing. Returns 0, -ENOMEM, or
+ * -ENAMETOOLONG if it does not fit (@buf is then truncated: do not use it).
+ */
+int hxctl_query_add(char *buf, size_t len, const char *name, const char *value);
+
+/*
+ * Waits until task @id ends, polling every 200 ms for at most @timeout_s
+ * seconds: a progress bar on stderr if it is a terminal, else a line on
+ * stderr whenever progress or message change (nothing with --json). Once
+ * the task has been seen, "unavailable" answers are retried. Prints the
+ * outcome ("task ID ok", the final task with --json, or the task's message
+ * as an error) and returns HXCTL_EXIT_OK if the task ended ok,
+ * HXCTL_EXIT_ERROR if it failed or did not end in time, or the exit code of
+ * a failed call.
+ */
+int hxctl_task_wait(struct hxctl *c, int64_t id, int64_t timeout_s);
 
 /* Command handlers, one per command (see the table in hxctl.c). */
 typedef int hxctl_cmd_fn(struct hxctl *c, const struct hxctl_args *a);
