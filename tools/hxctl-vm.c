@@ -369,18 +369,24 @@ static void set_print(struct hxctl *c, int64_t vmid, json_t *vm, bool is_revert)
 }
 
 /*
- * One PATCH of VM @vmid with @body; a partial body is completed from a
- * fresh read first and sent with If-Match. A 412 on such an implicit
- * If-Match returns HXCTL_EXIT_CONFLICT with *ret_stale set, nothing
- * printed.
+ * One PATCH of VM @vmid with @body, If-Match --digest if given. A partial
+ * body is completed from a fresh read first and, without --digest, sent
+ * with If-Match the digest read. A 412 on such an implicit If-Match
+ * returns HXCTL_EXIT_CONFLICT with *ret_stale set, nothing printed. The
+ * digest goes as the API documents it: the bare value of "digest" (the
+ * ETag header is the same value in quotes).
  */
 static int set_once(struct hxctl *c, const struct hxctl_args *a, int64_t vmid,
 		    json_t *body, bool *ret_stale)
 {
-	struct hxctl_req req = {.method = "PATCH"};
+	struct hxctl_req req = {
+		.method = "PATCH",
+		.if_match = hxctl_args_get(a, "digest"),
+	};
 	struct hxctl_resp vm = {0};
 	struct hxctl_resp resp = {0};
 	json_t *send = json_deep_copy(body);
+	bool is_implicit = false;
 	char errbuf[256];
 	char path[64];
 	char ref[24];
@@ -405,11 +411,11 @@ static int set_once(struct hxctl *c, const struct hxctl_args *a, int64_t vmid,
 					    : HXCTL_EXIT_USAGE;
 			goto out_free_send;
 		}
-		if (json_object_get(send, "digest") == NULL)
-			req.if_match = vm.etag[0] != '\0'
-					       ? vm.etag
-					       : hxctl_json_str(vm.data,
-								"digest", NULL);
+		if (req.if_match == NULL &&
+		    json_object_get(send, "digest") == NULL) {
+			req.if_match = hxctl_json_str(vm.data, "digest", NULL);
+			is_implicit = req.if_match != NULL;
+		}
 	}
 	req.path = path;
 	req.body = send;
@@ -417,7 +423,7 @@ static int set_once(struct hxctl *c, const struct hxctl_args *a, int64_t vmid,
 	if (code == HXCTL_EXIT_OK)
 		set_print(c, vmid, resp.data,
 			  hxctl_args_get(a, "revert") != NULL);
-	else if (resp.status == 412 && req.if_match != NULL)
+	else if (resp.status == 412 && is_implicit)
 		*ret_stale = true;
 	else
 		hxctl_fail(&resp, code);
@@ -428,10 +434,9 @@ out_free_send:
 	return code;
 }
 
-/* The PATCH body: changes, or {"revert": true}, plus an optional digest. */
+/* The PATCH body: changes, or {"revert": true}. */
 static int set_body(const struct hxctl_args *a, json_t **ret)
 {
-	const char *digest = hxctl_args_get(a, "digest");
 	bool is_revert = hxctl_args_get(a, "revert") != NULL;
 	json_t *body = NULL;
 	int code;
@@ -448,12 +453,9 @@ static int set_body(const struct hxctl_args *a, json_t **ret)
 			   "--memory, or --revert");
 	else
 		code = HXCTL_EXIT_OK;
-	if (code == HXCTL_EXIT_OK &&
-	    ((is_revert &&
-	      json_object_set_new(body, "revert", json_true()) < 0) ||
-	     (digest != NULL &&
-	      json_object_set_new(body, "digest", json_string(digest)) < 0))) {
-		hxctl_warn("out of memory, or --digest is not valid UTF-8");
+	if (code == HXCTL_EXIT_OK && is_revert &&
+	    json_object_set_new(body, "revert", json_true()) < 0) {
+		hxctl_warn("out of memory");
 		code = HXCTL_EXIT_ERROR;
 	}
 	if (code != HXCTL_EXIT_OK) {
