@@ -71,6 +71,23 @@ char *hxctl_escape(const char *s)
 	return out;
 }
 
+int hxctl_query_add(char *buf, size_t len, const char *name, const char *value)
+{
+	size_t off = strlen(buf);
+	char *esc;
+	int n;
+
+	if (value == NULL)
+		return 0;
+	esc = hxctl_escape(value);
+	if (esc == NULL)
+		return -ENOMEM;
+	n = snprintf(buf + off, len - off, "%c%s=%s",
+		     strchr(buf, '?') != NULL ? '&' : '?', name, esc);
+	free(esc);
+	return n < 0 || (size_t)n >= len - off ? -ENAMETOOLONG : 0;
+}
+
 int hxctl_http_init(struct hxctl *c)
 {
 	char *ca;
@@ -358,11 +375,16 @@ static int http_parse(struct hxctl *c, struct body_buf *b,
 
 static int http_set_body(CURL *h, const struct hxctl_req *req, char **ret)
 {
-	bool is_get = strcmp(req->method, "GET") == 0;
+	bool has_body = req->body != NULL || strcmp(req->method, "POST") == 0 ||
+			strcmp(req->method, "PATCH") == 0;
 
 	*ret = NULL;
-	if (is_get)
+	if (!has_body) {
+		if (strcmp(req->method, "GET") != 0)
+			(void)curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
+					       req->method);
 		return 0;
+	}
 	*ret = req->body != NULL ? json_dumps(req->body, JSON_COMPACT)
 				 : strdup("{}");
 	if (*ret == NULL)

@@ -34,24 +34,6 @@ static void sleep_ms(uint64_t ms)
 		;
 }
 
-/* Appends "&name=value" (escaped) to the query in @buf. */
-static int query_add(char *buf, size_t len, const char *name, const char *value)
-{
-	size_t off = strlen(buf);
-	char *esc;
-	int n;
-
-	if (value == NULL)
-		return 0;
-	esc = hxctl_escape(value);
-	if (esc == NULL)
-		return -ENOMEM;
-	n = snprintf(buf + off, len - off, "%c%s=%s",
-		     strchr(buf, '?') != NULL ? '&' : '?', name, esc);
-	free(esc);
-	return n < 0 || (size_t)n >= len - off ? -ENAMETOOLONG : 0;
-}
-
 /* Checks an optional integer option; prints a usage error. */
 static bool opt_int(const struct hxctl_args *a, const char *name, int64_t min,
 		    int64_t *ret)
@@ -109,8 +91,9 @@ int hxctl_cmd_task_list(struct hxctl *c, const struct hxctl_args *a)
 	if (!opt_int(a, "limit", 1, &limit))
 		return HXCTL_EXIT_USAGE;
 	snprintf(num, sizeof(num), "%lld", (long long)limit);
-	if (query_add(path, sizeof(path), "state", state) < 0 ||
-	    query_add(path, sizeof(path), "limit", limit > 0 ? num : NULL) < 0)
+	if (hxctl_query_add(path, sizeof(path), "state", state) < 0 ||
+	    hxctl_query_add(path, sizeof(path), "limit",
+			    limit > 0 ? num : NULL) < 0)
 		goto err_oom;
 	req.path = path;
 	code = hxctl_call(c, &req, &resp);
@@ -240,6 +223,15 @@ int hxctl_cmd_task_show(struct hxctl *c, const struct hxctl_args *a)
 	return code;
 }
 
+/* What the progress display last showed, to print plain lines on change. */
+struct task_progress {
+	bool has_bar;  /* a terminal: redraw one line */
+	bool is_plain; /* not a terminal: a line per change */
+	bool is_shown;
+	int64_t pct;
+	char msg[256];
+};
+
 /* Redraws the progress line on the terminal on stderr. */
 static void task_bar(json_t *t)
 {
@@ -267,8 +259,36 @@ static void task_bar(json_t *t)
 	fflush(stderr);
 }
 
+/* Prints "task ID: PCT% MESSAGE" on stderr when either changed. */
+static void task_line(int64_t id, json_t *t, struct task_progress *p)
+{
+	const char *msg = hxctl_json_str(t, "message", "");
+	int64_t pct = 0;
+
+	(void)hxctl_json_int(t, "progress", &pct);
+	if (p->is_shown && pct == p->pct &&
+	    strncmp(msg, p->msg, sizeof(p->msg) - 1) == 0)
+		return;
+	p->is_shown = true;
+	p->pct = pct;
+	snprintf(p->msg, sizeof(p->msg), "%s", msg);
+	fprintf(stderr, "task %lld: %3lld%%%s%s\n", (long long)id,
+		(long long)pct, msg[0] != '\0' ? " " : "", msg);
+	fflush(stderr);
+}
+
+static void task_progress(int64_t id, json_t *t, struct task_progress *p)
+{
+	if (p->has_bar) {
+		task_bar(t);
+		p->is_shown = true;
+	} else if (p->is_plain) {
+		task_line(id, t, p);
+	}
+}
+
 /* Reports the end of a task; returns 0 if it ended ok, 1 otherwise. */
-static int task_done(struct hxctl *c, json_t *t, const char *arg)
+static int task_done(struct hxctl *c, json_t *t, int64_t id)
 {
 	const char *state = hxctl_json_str(t, "state", "?");
 	const char *msg = hxctl_json_str(t, "message", "");
@@ -277,9 +297,10 @@ static int task_done(struct hxctl *c, json_t *t, const char *arg)
 	if (c->json)
 		hxctl_json_print(t);
 	else if (is_ok)
-		printf("task %s ok%s%s\n", arg, msg[0] ? ": " : "", msg);
+		printf("task %lld ok%s%s\n", (long long)id, msg[0] ? ": " : "",
+		       msg);
 	if (!is_ok)
-		hxctl_warn("task %s failed: %s", arg,
+		hxctl_warn("task %lld failed: %s", (long long)id,
 			   msg[0] != '\0' ? msg : state);
 	return is_ok ? HXCTL_EXIT_OK : HXCTL_EXIT_ERROR;
 }
@@ -291,23 +312,19 @@ static bool task_ended(json_t *t)
 	return strcmp(state, "ok") == 0 || strcmp(state, "error") == 0;
 }
 
-int hxctl_cmd_task_wait(struct hxctl *c, const struct hxctl_args *a)
+/*
+ * Polls @req until the task ends, fails or @deadline passes; leaves the last
+ * answer in @resp. Returns the exit code of the last call, with *ret_late
+ * set if the deadline passed first.
+ */
+static int task_poll(struct hxctl *c, int64_t id, struct hxctl_req *req,
+		     uint64_t deadline, struct task_progress *p,
+		     struct hxctl_resp *resp, bool *ret_late)
 {
-	struct hxctl_req req = {.method = "GET"};
-	struct hxctl_resp resp = {0};
-	bool has_bar = !c->json && isatty(STDERR_FILENO);
 	bool seen = false;
-	bool timed_out = false;
-	int64_t timeout_s = TASK_WAIT_DEFAULT_S;
-	uint64_t deadline;
-	char path[64];
 	int code;
 
-	if (!task_path(a->pos[0], path, sizeof(path)) ||
-	    !opt_int(a, "timeout", 1, &timeout_s))
-		return HXCTL_EXIT_USAGE;
-	req.path = path;
-	deadline = hxctl_now_ms() + (uint64_t)timeout_s * 1000;
+	*ret_late = false;
 	for (;;) {
 		uint64_t now = hxctl_now_ms();
 		uint64_t left = deadline > now ? deadline - now : 0;
@@ -315,38 +332,71 @@ int hxctl_cmd_task_wait(struct hxctl *c, const struct hxctl_args *a)
 		/* Keep each poll within the bound, but give it a second. */
 		if (left > HXCTL_REQUEST_TIMEOUT_MS)
 			left = HXCTL_REQUEST_TIMEOUT_MS;
-		req.timeout_ms = left < 1000 ? 1000 : (long)left;
-		hxctl_resp_close(&resp);
-		code = hxctl_call(c, &req, &resp);
+		req->timeout_ms = left < 1000 ? 1000 : (long)left;
+		hxctl_resp_close(resp);
+		code = hxctl_call(c, req, resp);
 		if (code == HXCTL_EXIT_OK) {
 			seen = true;
-			if (task_ended(resp.data))
-				break;
-			if (has_bar)
-				task_bar(resp.data);
+			if (task_ended(resp->data))
+				return code;
+			task_progress(id, resp->data, p);
 		} else if (code != HXCTL_EXIT_UNAVAILABLE || !seen) {
-			break;
+			return code;
 		}
 		if (hxctl_now_ms() >= deadline) {
-			timed_out = true;
-			break;
+			*ret_late = true;
+			return code;
 		}
 		sleep_ms(TASK_POLL_MS);
 	}
-	if (has_bar && seen)
+}
+
+int hxctl_task_wait(struct hxctl *c, int64_t id, int64_t timeout_s)
+{
+	struct hxctl_req req = {.method = "GET"};
+	struct hxctl_resp resp = {0};
+	struct task_progress p = {0};
+	bool is_late;
+	char path[64];
+	int code;
+
+	p.has_bar = !c->json && isatty(STDERR_FILENO);
+	p.is_plain = !c->json && !p.has_bar;
+	snprintf(path, sizeof(path), "/tasks/%lld", (long long)id);
+	req.path = path;
+	code = task_poll(c, id, &req,
+			 hxctl_now_ms() + (uint64_t)timeout_s * 1000, &p, &resp,
+			 &is_late);
+	if (p.has_bar && p.is_shown)
 		fprintf(stderr, "\r\033[K");
-	if (timed_out) {
-		hxctl_warn("task %s did not end within %lld s%s%s", a->pos[0],
-			   (long long)timeout_s, resp.msg[0] ? ": " : "",
-			   resp.msg);
+	if (is_late) {
+		hxctl_warn("task %lld did not end within %lld s%s%s; it goes "
+			   "on: follow it with 'hxctl task wait %lld'",
+			   (long long)id, (long long)timeout_s,
+			   resp.msg[0] ? ": " : "", resp.msg, (long long)id);
 		code = HXCTL_EXIT_ERROR;
 	} else if (code == HXCTL_EXIT_OK) {
-		code = task_done(c, resp.data, a->pos[0]);
+		code = task_done(c, resp.data, id);
 	} else {
 		hxctl_fail(&resp, code);
 	}
 	hxctl_resp_close(&resp);
 	return code;
+}
+
+int hxctl_cmd_task_wait(struct hxctl *c, const struct hxctl_args *a)
+{
+	int64_t timeout_s = TASK_WAIT_DEFAULT_S;
+	int64_t id;
+
+	if (hxctl_parse_int(a->pos[0], 1, INT64_MAX, &id) < 0) {
+		hxctl_warn("task ID must be a positive integer, got '%s'",
+			   a->pos[0]);
+		return HXCTL_EXIT_USAGE;
+	}
+	if (!opt_int(a, "timeout", 1, &timeout_s))
+		return HXCTL_EXIT_USAGE;
+	return hxctl_task_wait(c, id, timeout_s);
 }
 
 /* Prints one event as a line of the --follow output. */
@@ -426,13 +476,14 @@ static int events_get(struct hxctl *c, const struct hxctl_args *a,
 	memset(ret, 0, sizeof(*ret));
 	snprintf(num, sizeof(num), "%lld", (long long)since);
 	snprintf(lim, sizeof(lim), "%lld", (long long)limit);
-	r = query_add(path, sizeof(path), "since", since >= 0 ? num : NULL);
+	r = hxctl_query_add(path, sizeof(path), "since",
+			    since >= 0 ? num : NULL);
 	if (r == 0)
-		r = query_add(path, sizeof(path), "limit",
-			      limit > 0 ? lim : NULL);
+		r = hxctl_query_add(path, sizeof(path), "limit",
+				    limit > 0 ? lim : NULL);
 	if (r == 0)
-		r = query_add(path, sizeof(path), "subject",
-			      hxctl_args_get(a, "subject"));
+		r = hxctl_query_add(path, sizeof(path), "subject",
+				    hxctl_args_get(a, "subject"));
 	if (r < 0) {
 		snprintf(ret->msg, sizeof(ret->msg), "%s",
 			 r == -ENOMEM ? "out of memory" : "--subject too long");

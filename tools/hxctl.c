@@ -21,6 +21,34 @@
 #define HXCTL_DEFAULT_DATA_DIR "/var/lib/horcrux"
 #define HXCTL_GLOBAL_SPEC      "data-dir: url: token: ca: insecure version"
 
+/* Help for the options of HXCTL_VM_CONF_SPEC. */
+#define VM_CONF_HELP                                                           \
+	"  --name NAME        [a-z0-9-], 1-63, unique\n"                       \
+	"  --memory MB        16-4194304 MiB; a G suffix means GiB\n"          \
+	"  --sockets N, --cores N, --cpu MODEL   (host, max, qemu64, ...)\n"   \
+	"  --arch A           x86_64 or aarch64\n"                             \
+	"  --machine M        pc or q35 (x86_64), virt (aarch64)\n"            \
+	"  --firmware F       bios or uefi\n"                                  \
+	"  --disk SPEC        repeat for each disk; replaces the list; none\n" \
+	"                     empties it. SPEC: size=MB[,bus=virtio-blk|\n"    \
+	"                     virtio-scsi|sata|ide][,format=qcow2|raw]\n"      \
+	"                     "                                                \
+	"[,cache=none|writeback|...][,volume=local:NAME\n"                     \
+	"                     or /abs/path]; size takes a G or T suffix\n"     \
+	"  --cdrom ISO|none   an absolute path to an ISO image\n"              \
+	"  --nic SPEC         repeat for each NIC; none empties the list.\n"   \
+	"                     SPEC: bridge=BR[,model=virtio|e1000|rtl8139]\n"  \
+	"                     [,mac=52:54:00:xx:xx:xx]\n"                      \
+	"  --boot LIST        e.g. disk0,net0,cdrom\n"                         \
+	"  --kernel PATH|none, --initrd PATH|none, --cmdline STR\n"            \
+	"                     direct kernel boot\n"                            \
+	"  --serial, --no-serial, --vnc, --no-vnc, --onboot, --no-onboot\n"    \
+	"  --tag T            repeat for each tag; --no-tags removes all\n"    \
+	"  --description D    at most 1024 characters\n"                       \
+	"  --restart R        on-crash or never\n"                             \
+	"  --config FILE      a JSON object (- for standard input) to send;\n" \
+	"                     the options above override its members\n"
+
 struct ctl_command {
 	const char *group; /* first word */
 	const char *name;  /* second word; NULL for a one-word command */
@@ -92,6 +120,67 @@ static const struct ctl_command ctl_commands[] = {
 	 "--since ID shows events after ID. --follow keeps polling for new\n"
 	 "events every second until interrupted; with --json it prints one\n"
 	 "event per line."},
+	{"vm", "list", hxctl_cmd_vm_list, "node: state: tag: name:", 0, 0,
+	 "[--node NODE] [--state STATE] [--tag TAG] [--name NAME]",
+	 "list the VMs of the cluster, by VMID",
+	 "Filters combine. STATE is one of stopped, starting, running,\n"
+	 "paused, shutting-down, crashed, unknown."},
+	{"vm", "show", hxctl_cmd_vm_show, "", 1, 1, "VM",
+	 "show a VM's configuration and state",
+	 "VM is a VMID or a name. Changes waiting for the next start are\n"
+	 "marked (pending)."},
+	{"vm", "create", hxctl_cmd_vm_create, HXCTL_VM_CREATE_SPEC, 0, 0,
+	 "--name NAME [--vmid N] [--node NODE] [OPTIONS] [--start] [--wait]",
+	 "create a VM",
+	 "--vmid defaults to the next free one, --node to the node asked.\n"
+	 "Options:\n" VM_CONF_HELP
+	 "  --start            start the VM once created\n"
+	 "  --wait             wait until the create task ends\n"
+	 "Prints the VMID and the task; with --wait, follows the task."},
+	{"vm", "set", hxctl_cmd_vm_set, HXCTL_VM_SET_SPEC, 1, 1,
+	 "VM [OPTIONS] [--digest D] | VM --revert",
+	 "change a VM's configuration",
+	 "Options as for 'vm create' (not --vmid, --node: see 'vm "
+	 "migrate'):\n" VM_CONF_HELP
+	 "  --digest D         fail (exit 4) if the VM changed since D\n"
+	 "  --revert           drop the pending changes\n"
+	 "On a running VM, changes other than name, tags, description,\n"
+	 "onboot and restart wait for the next start (pending)."},
+	{"vm", "delete", hxctl_cmd_vm_delete, "wait", 1, 1, "VM [--wait]",
+	 "delete a stopped VM and the volumes hxd created for it", NULL},
+	{"vm", "start", hxctl_cmd_vm_start, "wait", 1, 1, "VM [--wait]",
+	 "start a VM (applies its pending changes)", NULL},
+	{"vm", "stop", hxctl_cmd_vm_stop, "wait", 1, 1, "VM [--wait]",
+	 "power a VM off at once", NULL},
+	{"vm", "shutdown", hxctl_cmd_vm_shutdown, "timeout: force wait", 1, 1,
+	 "VM [--timeout SECONDS] [--force] [--wait]",
+	 "shut a VM down through ACPI",
+	 "Fails after SECONDS (1-3600, default 60) unless --force, which\n"
+	 "then powers it off."},
+	{"vm", "reboot", hxctl_cmd_vm_reboot, "timeout: wait", 1, 1,
+	 "VM [--timeout SECONDS] [--wait]", "ACPI shutdown, then start again",
+	 NULL},
+	{"vm", "reset", hxctl_cmd_vm_reset, "wait", 1, 1, "VM [--wait]",
+	 "hard-reset a running VM", NULL},
+	{"vm", "suspend", hxctl_cmd_vm_suspend, "wait", 1, 1, "VM [--wait]",
+	 "pause a VM's vCPUs", NULL},
+	{"vm", "resume", hxctl_cmd_vm_resume, "wait", 1, 1, "VM [--wait]",
+	 "resume a paused VM", NULL},
+	{"vm", "migrate", hxctl_cmd_vm_migrate,
+	 "offline bandwidth: max-downtime: wait", 2, 2,
+	 "VM NODE [--offline] [--bandwidth MBPS] [--max-downtime MS] "
+	 "[--wait]",
+	 "move a VM to another node",
+	 "A running VM moves live unless --offline. --bandwidth limits the\n"
+	 "transfer (MiB/s, 0: no limit); --max-downtime bounds the final\n"
+	 "pause (ms). 'vm cancel' stops a live migration; the VM keeps\n"
+	 "running where it was."},
+	{"vm", "cancel", hxctl_cmd_vm_cancel, "", 1, 1, "VM",
+	 "cancel a VM's migration", NULL},
+	{"vm", "status", hxctl_cmd_vm_status, "", 1, 1, "VM",
+	 "show a VM's live state, uptime, CPU and memory use", NULL},
+	{"vm", "nextid", hxctl_cmd_vm_nextid, "", 0, 0, "",
+	 "print the lowest free VMID", NULL},
 };
 
 /* Prints "PREFIX hxctl [OPTIONS] WORDS USAGE". */
@@ -174,6 +263,9 @@ static void usage(FILE *f, bool is_full)
 		"  --json          print the response data as JSON\n"
 		"  -h, --help      show this help\n"
 		"  --version       show the version\n"
+		"\nVM commands take a VMID or a VM name; those that start a "
+		"task\n"
+		"print it, and with --wait follow it until it ends.\n"
 		"\nRun 'hxctl help COMMAND' for the arguments of a command.\n"
 		"Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 conflict,\n"
 		"5 unavailable, 6 unauthorized.\n",

@@ -174,9 +174,10 @@ void hxctl_http_close(struct hxctl *c);
 
 /* One API call. */
 struct hxctl_req {
-	const char *method;   /* "GET", "POST", "PATCH" */
+	const char *method;   /* "GET", "POST", "PATCH", "DELETE" */
 	const char *path;     /* below /api/v1, already escaped: "/nodes/n1" */
-	json_t *body;	      /* borrowed; NULL: "{}" for POST/PATCH */
+	json_t *body;	      /* borrowed; NULL: "{}" for POST/PATCH, else
+				 no body */
 	const char *if_match; /* borrowed; NULL: none */
 	long timeout_ms;      /* 0: HXCTL_REQUEST_TIMEOUT_MS */
 };
@@ -206,6 +207,93 @@ int hxctl_fail(const struct hxctl_resp *r, int code);
  */
 char *hxctl_escape(const char *s);
 
+/*
+ * Appends "?name=value" or "&name=value", the value escaped, to the path in
+ * @buf (@len bytes). A NULL @value appends nothing. Returns 0, -ENOMEM, or
+ * -ENAMETOOLONG if it does not fit (@buf is then truncated: do not use it).
+ */
+int hxctl_query_add(char *buf, size_t len, const char *name, const char *value);
+
+/*
+ * Waits until task @id ends, polling every 200 ms for at most @timeout_s
+ * seconds: a progress bar on stderr if it is a terminal, else a line on
+ * stderr whenever progress or message change (nothing with --json). Once
+ * the task has been seen, "unavailable" answers are retried. Prints the
+ * outcome ("task ID ok", the final task with --json, or the task's message
+ * as an error) and returns HXCTL_EXIT_OK if the task ended ok,
+ * HXCTL_EXIT_ERROR if it failed or did not end in time, or the exit code of
+ * a failed call.
+ */
+int hxctl_task_wait(struct hxctl *c, int64_t id, int64_t timeout_s);
+
+/* Option specs of 'vm create' and 'vm set' (see struct hxctl_args). */
+#define HXCTL_VM_CONF_SPEC                                                     \
+	"name: memory: sockets: cores: cpu: arch: machine: firmware: disk: "   \
+	"cdrom: nic: boot: kernel: initrd: cmdline: serial no-serial vnc "     \
+	"no-vnc tag: no-tags description: onboot no-onboot restart: config:"
+#define HXCTL_VM_CREATE_SPEC "vmid: node: " HXCTL_VM_CONF_SPEC " start wait"
+#define HXCTL_VM_SET_SPEC    HXCTL_VM_CONF_SPEC " digest: revert"
+
+/*
+ * VM configuration from the command line (hxctl-vmconf.c). Errors are
+ * -EINVAL with a message for the user in @errbuf, or -ENOMEM.
+ *
+ * hxctl_vm_size_parse() parses MiB, optionally with a suffix M, G or T
+ * (powers of 1024), into [min, max]: 0, -EINVAL (syntax) or -ERANGE.
+ */
+int hxctl_vm_size_parse(const char *s, int64_t min, int64_t max,
+			int64_t *ret_mb);
+/*
+ * Parse a disk spec "size=1024,bus=virtio-blk,format=qcow2,cache=none,
+ * volume=local:NAME" (any subset, any order) or a NIC spec
+ * "bridge=br0,model=virtio,mac=52:54:00:12:34:56,vlan=N" (bridge required)
+ * into a new JSON object for disks[] or nics[], owned by the caller.
+ */
+int hxctl_vm_disk_parse(const char *spec, json_t **ret, char *errbuf,
+			size_t errlen);
+int hxctl_vm_nic_parse(const char *spec, json_t **ret, char *errbuf,
+		       size_t errlen);
+/*
+ * Applies the configuration options of 'vm create' (@is_create: also
+ * --vmid, --node, --start) or 'vm set' in @a to the JSON object @body,
+ * which may hold a --config file already: options override its members,
+ * and the cpu and kernel options override members of its "cpu" and
+ * "kernel" objects. On error @body may be half-changed.
+ */
+int hxctl_vm_body(const struct hxctl_args *a, bool is_create, json_t *body,
+		  char *errbuf, size_t errlen);
+/*
+ * True if the PATCH @body has a "cpu" or "kernel" object lacking members:
+ * since PATCH replaces them whole, hxctl_vm_patch_merge() must complete
+ * them from the VM first.
+ */
+bool hxctl_vm_patch_is_partial(json_t *body);
+/*
+ * Completes the "cpu" and "kernel" objects of @body with the members it
+ * lacks from @vm, a VM object as GET /vms/VMID returns it (a pending value
+ * wins over the configuration). -EINVAL if the kernel has no path then.
+ */
+int hxctl_vm_patch_merge(json_t *body, json_t *vm, char *errbuf, size_t errlen);
+/*
+ * Reads a JSON object from the file @path, or standard input for "-", of at
+ * most 64 KiB. *ret is a new reference owned by the caller. Besides
+ * -EINVAL (not a JSON object) returns -errno if the file cannot be opened,
+ * -EIO on a read error, -EFBIG if it is too large; all with a message.
+ */
+int hxctl_vm_config_load(const char *path, json_t **ret, char *errbuf,
+			 size_t errlen);
+
+/* The "config" object inside VM object @vm, or @vm itself. Borrowed. */
+json_t *hxctl_vm_config(json_t *vm);
+/* GETs /vms/REF (a VMID or a name) into @ret; prints a failure. */
+int hxctl_vm_get(struct hxctl *c, const char *ref, struct hxctl_resp *ret);
+/*
+ * Resolves a VM argument: all digits is a VMID (checked for its range),
+ * anything else a name, looked up with hxctl_vm_get(). Prints errors;
+ * returns the exit code.
+ */
+int hxctl_vm_ref(struct hxctl *c, const char *arg, int64_t *ret_vmid);
+
 /* Command handlers, one per command (see the table in hxctl.c). */
 typedef int hxctl_cmd_fn(struct hxctl *c, const struct hxctl_args *a);
 
@@ -224,5 +312,21 @@ hxctl_cmd_fn hxctl_cmd_task_list;
 hxctl_cmd_fn hxctl_cmd_task_show;
 hxctl_cmd_fn hxctl_cmd_task_wait;
 hxctl_cmd_fn hxctl_cmd_events;
+hxctl_cmd_fn hxctl_cmd_vm_list;
+hxctl_cmd_fn hxctl_cmd_vm_show;
+hxctl_cmd_fn hxctl_cmd_vm_create;
+hxctl_cmd_fn hxctl_cmd_vm_set;
+hxctl_cmd_fn hxctl_cmd_vm_delete;
+hxctl_cmd_fn hxctl_cmd_vm_start;
+hxctl_cmd_fn hxctl_cmd_vm_stop;
+hxctl_cmd_fn hxctl_cmd_vm_shutdown;
+hxctl_cmd_fn hxctl_cmd_vm_reboot;
+hxctl_cmd_fn hxctl_cmd_vm_reset;
+hxctl_cmd_fn hxctl_cmd_vm_suspend;
+hxctl_cmd_fn hxctl_cmd_vm_resume;
+hxctl_cmd_fn hxctl_cmd_vm_migrate;
+hxctl_cmd_fn hxctl_cmd_vm_cancel;
+hxctl_cmd_fn hxctl_cmd_vm_status;
+hxctl_cmd_fn hxctl_cmd_vm_nextid;
 
 #endif /* HX_TOOLS_HXCTL_H */
