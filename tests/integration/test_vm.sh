@@ -41,17 +41,6 @@ task_ok() {
 	done
 	return 1
 }
-# task_err ID: the task ends in error within 20 s.
-task_err() {
-	local s
-	for _ in $(seq 200); do
-		s=$(api GET "/tasks/$1" | jq -r .data.state)
-		[ "$s" = error ] && return 0
-		[ "$s" = ok ] && return 1
-		sleep 0.1
-	done
-	return 1
-}
 # state_is VMID STATE: the reported state becomes STATE within 10 s.
 state_is() {
 	for _ in $(seq 100); do
