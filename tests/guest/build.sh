@@ -45,12 +45,23 @@ for t in dpkg depmod modprobe cpio gzip apt-get apt-cache; do
 	command -v "$t" >/dev/null || die "'$t' missing (tools/deps.sh)"
 done
 
-# The versioned kernel package the meta package points at, and its version.
-pkg=$(apt-cache depends "$meta" 2>/dev/null |
-	sed -n 's/^ *Depends: \(linux-image-[^ ]*-cloud-amd64\)$/\1/p' | head -1)
-ver=
-[ -n "$pkg" ] && ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null |
-	sed -n 's/^Version: //p' | head -1)
+# The versioned kernel package the meta package points at, and its version
+# (apt-cache costs ~1 CPU-s: remembered until the apt lists change).
+lists=$(stat -c '%n %s %Y' /var/lib/apt/lists/*Packages* 2>/dev/null |
+	sha256sum | cut -d' ' -f1)
+pkg= ver=
+if [ -f "$dir/resolved" ]; then
+	read -r k p v <"$dir/resolved" || true
+	[ "$k" = "$lists" ] && pkg=$p ver=$v
+fi
+if [ -z "$ver" ]; then
+	pkg=$(apt-cache depends "$meta" 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[^ ]*-cloud-amd64\)$/\1/p' |
+		head -1)
+	[ -n "$pkg" ] && ver=$(apt-cache show --no-all-versions "$pkg" \
+		2>/dev/null | sed -n 's/^Version: //p' | head -1)
+	[ -n "$ver" ] && echo "$lists $pkg $ver" >"$dir/resolved"
+fi
 if [ -z "$pkg" ] || [ -z "$ver" ]; then
 	if [ -f "$dir/vmlinuz" ] && [ -f "$dir/initrd.img" ]; then
 		say "cannot resolve $meta (no apt lists?); reusing the cached guest"
