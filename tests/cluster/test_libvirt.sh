@@ -72,13 +72,28 @@ virsh_on 1 define "$HX_WORK/$G.xml" >/dev/null || fail "define"
 log "define: $(($(now_ms) - t0)) ms"
 t0=$(now_ms)
 virsh_on 1 start $G >/dev/null || fail "start"
-wait_until 300 0.1 grep -aq 'HXGUEST READY' "$(libvirt_serial 1 $G)" ||
+wait_until 600 0.1 grep -aq 'HXGUEST READY' "$(libvirt_serial 1 $G)" ||
 	fail "no READY marker"
 log "boot: $(($(now_ms) - t0)) ms from virsh start to READY"
 BOOT=$(boot_of 1)
 [ -n "$BOOT" ] || fail "no boot id"
 wait_until 100 0.1 counting_on 1 1 || fail "no heartbeats on node 1"
 ok "guest boots on node 1 (boot $BOOT)"
+
+# libvirtd killed and restarted: QEMU is not its child, keeps running and
+# is re-adopted (what hxd relies on after a libvirtd crash).
+QEMU=$(libvirt_qemu_pids 1)
+kill -9 "$(libvirt_pid 1)"
+wait_until 50 0.1 sh -c "! virsh -q -c '$(libvirt_uri 1)' version" ||
+	fail "libvirtd survived kill -9"
+t0=$(now_ms)
+libvirt_start 1
+log "libvirtd restart: $(($(now_ms) - t0)) ms"
+state_is 1 running || fail "$G not running after libvirtd restart"
+[ "$(libvirt_qemu_pids 1)" = "$QEMU" ] || fail "QEMU pid changed"
+wait_until 100 0.1 counting_on 1 "$(guest_last_n 1 $G)" ||
+	fail "heartbeats stopped across the libvirtd restart"
+ok "libvirtd kill -9 + restart re-adopts QEMU $QEMU"
 
 migrate 1 2 tcp
 migrate 2 1 unix

@@ -57,9 +57,9 @@ fi
 if [ -z "$ver" ]; then
 	pkg=$(apt-cache depends "$meta" 2>/dev/null |
 		sed -n 's/^ *Depends: \(linux-image-[^ ]*-cloud-amd64\)$/\1/p' |
-		head -1)
-	[ -n "$pkg" ] && ver=$(apt-cache show --no-all-versions "$pkg" \
-		2>/dev/null | sed -n 's/^Version: //p' | head -1)
+		head -1) || pkg=
+	[ -n "$pkg" ] && { ver=$(apt-cache show --no-all-versions "$pkg" \
+		2>/dev/null | sed -n 's/^Version: //p' | head -1) || ver=; }
 	[ -n "$ver" ] && echo "$lists $pkg $ver" >"$dir/resolved"
 fi
 if [ -z "$pkg" ] || [ -z "$ver" ]; then
@@ -147,8 +147,10 @@ if [ "$(id -u)" = 0 ]; then
 	mknod -m 0600 "$r/dev/console" c 5 1
 fi
 
-(cd "$r" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
-	gzip -9 >"$work/initrd.img"
+# Reproducible: fixed mtimes, sorted names, no gzip timestamp.
+find "$r" -exec touch -h -d @0 {} +
+(cd "$r" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) |
+	gzip -9n >"$work/initrd.img"
 cp "$work/k/boot/vmlinuz-$kver" "$work/vmlinuz"
 mv -f "$work/vmlinuz" "$dir/vmlinuz"
 mv -f "$work/initrd.img" "$dir/initrd.img"

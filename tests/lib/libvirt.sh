@@ -117,7 +117,10 @@ libvirt_start() {
 		>>"$d/libvirtd.out" 2>&1 &
 	pid=$!
 	disown "$pid"
-	HX_LIBVIRT_NODES="$HX_LIBVIRT_NODES $i"
+	case " $HX_LIBVIRT_NODES " in
+	*" $i "*) ;;
+	*) HX_LIBVIRT_NODES="$HX_LIBVIRT_NODES $i" ;;
+	esac
 	if ! wait_until 100 0.1 virsh -q -c "$(libvirt_uri "$i")" version; then
 		tail -n 20 "$d/libvirtd.out" "$d/log/libvirtd.log" 2>/dev/null
 		fail "libvirtd on node $i (pid $pid) does not answer"
