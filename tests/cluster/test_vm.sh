@@ -71,7 +71,7 @@ wait_until 30 0.5 counting 1 100 || fail "guest not counting"
 [ "$(vm_field 2 100 .state)" = running ] || fail "n2 does not see it running"
 api 2 GET /vms/100/status | jq -e '.data.state == "running" and .data.pid > 0 and .data.memory_rss_mb > 0' >/dev/null ||
 	fail "status through n2: $(api 2 GET /vms/100/status)"
-qemu-img info "$(dir_of 1)/images/vm-100-disk-0.qcow2" | grep -q "virtual size: 16 MiB" ||
+qemu-img info -U "$(dir_of 1)/images/vm-100-disk-0.qcow2" | grep -q "virtual size: 16 MiB" ||
 	fail "disk not created"
 ok "running, status forwarded, disk created"
 
