@@ -55,6 +55,7 @@ HX_LIBVIRT_CAPS=${HX_LIBVIRT_CAPS:-${HX_GUEST_DIR:-/var/cache/horcrux-guest}/lib
 # makes itself the child subreaper (prctl PR_SET_CHILD_SUBREAPER = 36,
 # syscall 157 on x86_64), runs libvirtd, forwards SIGTERM to it and reaps
 # every orphan at once until none is left: QEMUs outlive libvirtd as usual.
+# shellcheck disable=SC2016,SC2089 # perl source, expanded by perl
 HX_LIBVIRT_REAPER='
 	syscall(157, 36, 1, 0, 0, 0) == 0 or die "prctl: $!";
 	my $pid = fork() // die "fork: $!";
@@ -62,6 +63,7 @@ HX_LIBVIRT_REAPER='
 	$SIG{TERM} = sub { kill "TERM", $pid };
 	while (1) { last if waitpid(-1, 0) == -1 && $!{ECHILD}; }
 '
+# shellcheck disable=SC2090
 export HX_LIBVIRT_REAPER
 
 libvirt_dir() { echo "$(dir_of "$1")/libvirt"; }
@@ -126,6 +128,8 @@ libvirt_start() {
 	# Bind mounts happen in the new mount namespace only. libvirtd runs
 	# under a reaper (see HX_LIBVIRT_REAPER).
 	rm -f "$d/libvirtd.pid"
+	local listen=()
+	[ "${2:-}" = tcp ] && listen=(--listen)
 	ip netns exec "$(ns "$i")" unshare -m --propagation private sh -ec '
 		d=$1
 		mount --bind "$d/etc" /etc/libvirt
@@ -137,8 +141,7 @@ libvirt_start() {
 		shift
 		exec perl -e "$HX_LIBVIRT_REAPER" libvirtd "$@" \
 			--pid-file "$d/libvirtd.pid" --config "$d/etc/libvirtd.conf"
-	' libvirtd "$d" $([ "${2:-}" = tcp ] && echo --listen) \
-		>>"$d/libvirtd.out" 2>&1 &
+	' libvirtd "$d" "${listen[@]}" >>"$d/libvirtd.out" 2>&1 &
 	disown $!
 	case " $HX_LIBVIRT_NODES " in
 	*" $i "*) ;;
@@ -186,20 +189,21 @@ libvirt_no_qemu() { [ -z "$(libvirt_qemu_pids "$1")" ]; }
 
 # libvirt_stop I: kill node I's QEMUs and libvirtd (bounded).
 libvirt_stop() {
-	local i=$1 pid qpids n
+	local i=$1 pid qpids
 	qpids=$(libvirt_qemu_pids "$i")
 	pid=$(libvirt_pid "$i")
+	# shellcheck disable=SC2086 # one pid per word
 	[ -n "$qpids" ] && kill -9 $qpids 2>/dev/null
 	if [ -n "$pid" ] && pid_alive "$pid"; then
 		kill "$pid" 2>/dev/null
-		for n in $(seq 50); do
+		for _ in $(seq 50); do
 			pid_alive "$pid" || break
 			sleep 0.1
 		done
 		pid_alive "$pid" && kill -9 "$pid" 2>/dev/null
 	fi
 	for pid in $qpids; do
-		for n in $(seq 50); do
+		for _ in $(seq 50); do
 			pid_alive "$pid" || break
 			sleep 0.1
 		done
