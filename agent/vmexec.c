@@ -45,22 +45,29 @@ extern char **environ;
 
 /* ---- runtime records ---- */
 
+/* Records are allocated one by one and never move, so a pointer taken
+ * under the lock stays valid after it is released. */
 struct vm_rt *vmexec_rt(struct vmexec *x, int64_t vmid)
 {
+	struct vm_rt *rt;
+
 	for (unsigned i = 0; i < x->nrt; i++)
-		if (x->rt[i].vmid == vmid)
-			return &x->rt[i];
+		if (x->rt[i]->vmid == vmid)
+			return x->rt[i];
 	if (x->nrt == x->cap) {
 		unsigned cap = x->cap ? x->cap * 2 : 16;
-		struct vm_rt *rt = realloc(x->rt, cap * sizeof(*rt));
-		if (rt == NULL)
+		struct vm_rt **v = realloc(x->rt, cap * sizeof(*v));
+		if (v == NULL)
 			return NULL;
-		x->rt = rt;
+		x->rt = v;
 		x->cap = cap;
 	}
-	memset(&x->rt[x->nrt], 0, sizeof(x->rt[0]));
-	x->rt[x->nrt].vmid = vmid;
-	return &x->rt[x->nrt++];
+	rt = calloc(1, sizeof(*rt));
+	if (rt == NULL)
+		return NULL;
+	rt->vmid = vmid;
+	x->rt[x->nrt++] = rt;
+	return rt;
 }
 
 /* ---- libvirt connection ---- */
@@ -369,7 +376,11 @@ static void reconcile_vm(struct vmexec *x, virConnectPtr c,
 		report(x, rt, vm->vmid, name);
 	} else if (want && !active) {
 		if (host_booted) {
-			bool onboot = strstr(vm->config, "\"onboot\":true") != NULL;
+			struct vm_config *conf = calloc(1, sizeof(*conf));
+			bool onboot = conf != NULL &&
+				      vmconf_load(vm->config, conf, NULL) == 0 &&
+				      conf->onboot;
+			free(conf);
 			if (!onboot) {
 				agent_event(x->a, "vm.stop", subject, "executor",
 					    "the host rebooted and onboot is "

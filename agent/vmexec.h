@@ -42,7 +42,7 @@ struct vmexec {
 	virConnectPtr conn;
 	bool conn_dead;
 	int cb_id;
-	struct vm_rt *rt;
+	struct vm_rt **rt;
 	unsigned nrt, cap;
 	pthread_t reconciler, events;
 	/* reconciler thread only */

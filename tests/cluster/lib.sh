@@ -77,10 +77,13 @@ net_add_node() {
 }
 
 # node_start I: start hxd on node I (in the background).
+# Extra hxd flags for node I come from HXD_ARGS_I (word-split).
 node_start() {
-	local i=$1
+	local i=$1 extra
+	eval "extra=\${HXD_ARGS_$i:-}"
+	# shellcheck disable=SC2086
 	ip netns exec "$(ns "$i")" "$HXD" --data-dir "$(dir_of "$i")" \
-		--name "n$i" --address "$(ip_of "$i")" -v \
+		--name "n$i" --address "$(ip_of "$i")" -v $extra \
 		>>"$(dir_of "$i")/hxd.log" 2>&1 &
 	echo $! >"$(dir_of "$i")/pid"
 	wait_until 50 0.1 test -S "$(dir_of "$i")/hxd.sock"
