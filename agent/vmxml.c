@@ -130,6 +130,24 @@ static void disk_target(const char *bus, unsigned n, char *dev, size_t len,
 			 'a' + n % 26);
 }
 
+void vmxml_disk_dev(const struct vm_config *c, unsigned i, char *buf,
+		    size_t len)
+{
+	unsigned n = 0;
+	const char *bus;
+	bool blk = strcmp(c->disks[i].bus, "virtio-blk") == 0;
+	bool ide = strcmp(c->disks[i].bus, "ide") == 0;
+
+	/* the same counters as render_disks() */
+	for (unsigned k = 0; k < i; k++) {
+		bool kblk = strcmp(c->disks[k].bus, "virtio-blk") == 0;
+		bool kide = strcmp(c->disks[k].bus, "ide") == 0;
+		if (kblk == blk && kide == ide)
+			n++;
+	}
+	disk_target(c->disks[i].bus, n, buf, len, &bus);
+}
+
 static int render_disks(struct xbuf *b, const struct vm_config *c,
 			const struct vm_paths *p, struct hx_err *err)
 {

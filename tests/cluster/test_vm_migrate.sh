@@ -1,0 +1,229 @@
+#!/bin/bash
+# VM migration through hxd with a real libvirtd per node, migration streams
+# in TLS with the cluster's certificates:
+#  - bad requests are refused and change nothing;
+#  - live migration n1 -> n2 of the test guest with a local qcow2 disk: the
+#    heartbeat counter goes on with the same boot id, the disk comes along,
+#    ownership moves, nothing is left on n1;
+#  - cancel: the task ends "cancelled", the VM stays;
+#  - the destination's libvirtd and QEMU killed -9 midway: the VM keeps
+#    running on the source, the task says why;
+#  - the source's hxd killed -9 midway: after its restart the lock goes and
+#    the VM runs once, on the source;
+#  - offline migration of the stopped VM moves its disk (marker intact).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/libvirt.sh"
+
+HX_LIBVIRT_MIGRATE_TLS=1
+guest_paths
+net_create 2
+for i in 1 2; do
+	libvirt_start "$i"
+	ip netns exec "$(ns "$i")" ip link add br0 type bridge
+	ip netns exec "$(ns "$i")" ip link set br0 up
+	eval "HXD_ARGS_$i=\"--libvirt-uri $(libvirt_uri "$i") --accel tcg\""
+done
+cluster_form 2
+wait_until 60 0.5 members_with online 2 1 || fail "not all online"
+
+V=100
+DISK=vm-$V-disk-0.qcow2
+serial() { echo "$(dir_of "$1")/vms/$V/serial.log"; }
+beats() { # I: "n boot" per heartbeat in node I's serial log
+	grep -ao 'HXGUEST HEARTBEAT n=[0-9]* id=[^ ]* boot=[0-9a-f]*' \
+		"$(serial "$1")" 2>/dev/null | sed 's/.*n=\([0-9]*\) .*boot=/\1 /'
+}
+last_n() { beats "$1" | tail -1 | cut -d' ' -f1; }
+counting() { # I: the counter on node I grows with boot $BOOT
+	local a b
+	a=$(last_n "$1")
+	[ -n "$a" ] || return 1
+	sleep 1.2
+	b=$(last_n "$1")
+	[ -n "$b" ] && [ "$b" -gt "$a" ] && beats "$1" | tail -1 | grep -q " $BOOT$"
+}
+task_state() { api "$1" GET "/tasks/$2" | jq -r .data.state; }
+task_msg() { api "$1" GET "/tasks/$2" | jq -r .data.message; }
+task_ended() { [ "$(task_state "$1" "$2")" != running ]; }
+vm_get() { api "$1" GET "/vms/$V" | jq -r ".data$2"; }
+# owned_by I N: VM on node nN, unlocked, nothing pending
+owned_by() {
+	[ "$(api "$1" GET "/vms/$V" | jq -r '.data | "\(.node) \(.lock) \(.target)"')" = "n$2 null null" ]
+}
+dom_absent() { [ -z "$(virsh_on "$1" list --all --name)" ]; }
+dom_running() { [ "$(virsh_on "$1" domstate "hx-$V" 2>&1 | head -1)" = running ]; }
+# refused I BODY STATUS: POST migrate answers STATUS and changes nothing
+refused() {
+	local out code
+	out=$(curl -s --max-time 10 --unix-socket "$(dir_of "$1")/hxd.sock" \
+		-w '\n%{http_code}' -X POST -H 'Content-Type: application/json' \
+		-d "$2" "http://localhost/api/v1/vms/$V/migrate")
+	code=$(echo "$out" | tail -1)
+	[ "$code" = "$3" ] || fail "migrate $2: HTTP $code, want $3: $out"
+	log "refused ($code): $2: $(echo "$out" | head -1 | jq -r .error.message)"
+}
+# progress_seen I TASK: the task reports progress past its start
+progress_seen() { [ "$(api "$1" GET "/tasks/$2" | jq -r .data.progress)" -ge 11 ]; }
+
+# The guest, with a local 16 MiB qcow2 disk its heartbeats are written to.
+cfg=$(
+	cat <<EOF
+{"vmid":$V,"name":"mig","node":"n1","memory_mb":128,"start":true,
+ "kernel":{"path":"$GUEST_KERNEL","initrd":"$GUEST_INITRD",
+           "cmdline":"console=ttyS0 quiet hx.id=mig"},
+ "disks":[{"size_mb":16}],"nics":[{"bridge":"br0"}]}
+EOF
+)
+task=$(api 1 POST /vms "$cfg" | jq -r .data.task)
+[ "$task" != null ] || fail "create refused"
+wait_until 300 0.2 task_ended 1 "$task" || fail "create did not end"
+[ "$(task_state 1 "$task")" = ok ] || fail "create: $(task_msg 1 "$task")"
+wait_until 300 0.2 grep -aq "HXGUEST READY" "$(serial 1)" || fail "no boot"
+BOOT=$(grep -ao 'HXGUEST READY id=[^ ]* boot=[0-9a-f]*' "$(serial 1)" | tail -1 | sed 's/.*boot=//')
+wait_until 30 0.5 counting 1 || fail "guest not counting"
+ok "guest runs on n1 (boot $BOOT)"
+
+# ---- bad requests: refused, nothing changed ----
+refused 2 '{"node":"n9"}' 404
+refused 2 '{"node":"n1"}' 400
+refused 1 '{}' 400
+refused 1 '{"node":"n2","speed":1}' 400
+refused 1 '{"node":"n2","online":"yes"}' 400
+refused 1 '{"node":"n2","online":false}' 409
+refused 1 '{"node":"n2","max_downtime_ms":0}' 400
+refused 1 '{"node":"n2","bandwidth_mbps":-1}' 400
+code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$(dir_of 1)/hxd.sock" \
+	-X POST -H 'Content-Type: application/json' -d '{"source":"n1"}' \
+	"http://localhost/api/v1/vms/$V/migrate/prepare")
+[ "$code" = 404 ] || fail "internal prepare answered a user: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$(dir_of 1)/hxd.sock" \
+	-X POST "http://localhost/api/v1/vms/$V/migrate/cancel")
+[ "$code" = 409 ] || fail "cancel without a migration: $code"
+owned_by 2 1 || fail "a refused request changed the VM: $(api 2 GET /vms/$V | jq -c .data)"
+dom_absent 2 || fail "a refused request left a domain on n2"
+[ ! -e "$(dir_of 2)/images/$DISK" ] || fail "a refused request created a disk on n2"
+counting 1 || fail "guest disturbed by refused requests"
+ok "bad requests refused, nothing changed"
+
+# ---- live migration n1 -> n2 (asked through n2, forwarded to n1) ----
+before=$(last_n 1)
+t0=$(date +%s%3N)
+out=$(api 2 POST /vms/$V/migrate '{"node":"n2","max_downtime_ms":100}')
+task=$(echo "$out" | jq -r .data.task)
+[ "$task" != null ] || fail "migrate refused: $out"
+[ "$(vm_get 2 .lock)/$(vm_get 2 .target)" = migrate/n2 ] ||
+	task_ended 1 "$task" || fail "not locked during the migration"
+wait_until 600 0.1 task_ended 1 "$task" || fail "migration did not end"
+t1=$(date +%s%3N)
+[ "$(task_state 1 "$task")" = ok ] || fail "migration failed: $(task_msg 1 "$task")"
+log "$(task_msg 1 "$task"); API to task end $((t1 - t0)) ms"
+owned_by 1 2 || fail "not owned by n2: $(api 1 GET /vms/$V | jq -c .data)"
+dom_running 2 || fail "not running on n2"
+dom_absent 1 || fail "domain left on n1: $(virsh_on 1 list --all)"
+wait_until 100 0.1 libvirt_no_qemu 1 || fail "QEMU left on n1"
+[ ! -e "$(dir_of 1)/images/$DISK" ] || fail "disk left on n1"
+[ -e "$(dir_of 2)/images/$DISK" ] || fail "no disk on n2"
+wait_until 30 0.5 counting 2 || fail "guest not counting on n2"
+# every heartbeat on n2: same boot, counter increasing, past n1's last
+first=$(beats 2 | head -1 | cut -d' ' -f1)
+[ "$first" -ge "$before" ] || fail "counter went back: $before on n1, $first on n2"
+beats 2 | awk -v b="$BOOT" 'BEGIN{p=0} $2 != b || $1 <= p {exit 1} {p=$1}' ||
+	fail "counter reset or boot changed on n2: $(beats 2 | head -5)"
+# the guest's disk records continue on the copied disk
+sector0() { # I: the guest's latest disk record, on node I's copy
+	rm -f "$HX_WORK/s0"
+	qemu-img dd -U -f qcow2 -O raw if="$(dir_of "$1")/images/$DISK" \
+		of="$HX_WORK/s0" bs=512 count=1 >/dev/null 2>&1 && cat "$HX_WORK/s0"
+}
+rec_n() { sector0 "$1" | grep -ao "boot=$BOOT n=[0-9]*" | sed 's/.*n=//'; }
+rec_past() { local n; n=$(rec_n "$1"); [ -n "$n" ] && [ "$n" -gt "$2" ]; }
+wait_until 20 0.5 rec_past 2 "$before" ||
+	fail "the copied disk has no record of boot $BOOT past $before: $(sector0 2 | head -c 100)"
+state_by() { [ "$(api 1 GET /vms/$V | jq -r '"\(.data.state)@\(.data.state_node)"')" = "$1" ]; }
+wait_until 20 0.5 state_by running@n2 || fail "state not reported by n2"
+ok "live migration n1 -> n2: counter $before -> $(last_n 2), same boot, disk copied"
+
+# ---- cancel (bandwidth-limited so it lasts) ----
+out=$(api 1 POST /vms/$V/migrate '{"node":"n1","bandwidth_mbps":2}')
+task=$(echo "$out" | jq -r .data.task)
+[ "$task" != null ] || fail "migrate refused: $out"
+wait_until 100 0.1 progress_seen 2 "$task" || fail "no progress: $(api 2 GET /tasks/$task | jq -c .data)"
+out=$(api 1 POST /vms/$V/migrate/cancel)
+[ "$(echo "$out" | jq -r .data.task)" = "$task" ] || fail "cancel: $out"
+wait_until 200 0.1 task_ended 2 "$task" || fail "cancelled migration did not end"
+[ "$(task_state 2 "$task")" = error ] || fail "cancelled task: $(task_state 2 "$task")"
+task_msg 2 "$task" | grep -q '^cancelled' || fail "task says: $(task_msg 2 "$task")"
+owned_by 1 2 || fail "cancel moved the VM"
+wait_until 50 0.2 dom_absent 1 || fail "domain left on n1 after cancel"
+[ ! -e "$(dir_of 1)/images/$DISK" ] || fail "disk left on n1 after cancel"
+wait_until 30 0.5 counting 2 || fail "guest not counting after cancel"
+ok "cancel: $(task_msg 2 "$task")"
+
+# ---- the destination dies midway ----
+out=$(api 2 POST /vms/$V/migrate '{"node":"n1","bandwidth_mbps":2}')
+task=$(echo "$out" | jq -r .data.task)
+[ "$task" != null ] || fail "migrate refused: $out"
+wait_until 100 0.1 progress_seen 2 "$task" || fail "no progress"
+# shellcheck disable=SC2046 # one pid per word
+kill -9 $(libvirt_pid 1) $(libvirt_qemu_pids 1)
+wait_until 300 0.1 task_ended 2 "$task" || fail "migration to a dead node did not end"
+[ "$(task_state 2 "$task")" = error ] || fail "task: $(task_state 2 "$task")"
+log "task says: $(task_msg 2 "$task")"
+task_msg 2 "$task" | grep -q "keeps running on node 'n2'" || fail "no reason given"
+owned_by 1 2 || fail "VM moved to a dead node"
+dom_running 2 || fail "VM not running on the source"
+wait_until 30 0.5 counting 2 || fail "guest not counting after the failed migration"
+libvirt_start 1
+wait_until 50 0.2 dom_absent 1 || fail "domain left on n1: $(virsh_on 1 list --all)"
+ok "destination killed midway: VM stays on n2"
+
+# ---- the source's hxd dies midway ----
+out=$(api 2 POST /vms/$V/migrate '{"node":"n1","bandwidth_mbps":2}')
+task=$(echo "$out" | jq -r .data.task)
+wait_until 100 0.1 progress_seen 2 "$task" || fail "no progress"
+node_kill 2
+wait_until 100 0.1 sh -c "! virsh -q -c '$(libvirt_uri 2)' domjobinfo hx-$V | grep -q Unbounded" ||
+	fail "libvirt still migrating without hxd"
+node_start 2
+wait_until 200 0.2 owned_by 1 2 || fail "lock not released after the restart: $(api 1 GET /vms/$V | jq -c .data)"
+wait_until 50 0.2 task_ended 1 "$task" || fail "orphan task not finished"
+log "task says: $(task_msg 1 "$task")"
+dom_running 2 || fail "not running on n2"
+wait_until 50 0.2 dom_absent 1 || fail "a copy on n1: $(virsh_on 1 list --all)"
+wait_until 30 0.5 counting 2 || fail "guest not counting"
+ok "source hxd killed midway: lock released, VM runs once on n2"
+
+# ---- offline migration of the stopped VM, local disk moves ----
+task=$(api 1 POST /vms/$V/stop | jq -r .data.task)
+wait_until 100 0.2 task_ended 1 "$task" || fail "stop"
+qemu-io -f qcow2 -c "write -P 0x5a 8M 64k" "$(dir_of 2)/images/$DISK" >/dev/null ||
+	fail "cannot write the marker"
+raw_sum() { # I: checksum of the disk's content on node I
+	rm -f "$HX_WORK/raw"
+	qemu-img convert -f qcow2 -O raw "$(dir_of "$1")/images/$DISK" "$HX_WORK/raw" &&
+		md5sum <"$HX_WORK/raw"
+}
+sum=$(raw_sum 2)
+refused 1 '{"node":"n1","online":true}' 409
+out=$(api 1 POST /vms/$V/migrate '{"node":"n1"}')
+task=$(echo "$out" | jq -r .data.task)
+[ "$task" != null ] || fail "offline migrate refused: $out"
+wait_until 300 0.1 task_ended 1 "$task" || fail "offline migration did not end"
+[ "$(task_state 1 "$task")" = ok ] || fail "offline: $(task_msg 1 "$task")"
+log "$(task_msg 1 "$task")"
+owned_by 2 1 || fail "offline: not owned by n1"
+[ ! -e "$(dir_of 2)/images/$DISK" ] || fail "offline: disk left on n2"
+qemu-io -f qcow2 -c "read -P 0x5a 8M 64k" "$(dir_of 1)/images/$DISK" | grep -q "read 65536/65536" ||
+	fail "marker lost"
+[ "$(raw_sum 1)" = "$sum" ] ||
+	fail "disk content differs after the copy"
+dom_absent 2 || fail "domain left on n2"
+ok "offline migration n2 -> n1: disk moved, content identical"
+
+task=$(api 2 POST /vms/$V/start | jq -r .data.task)
+wait_until 300 0.2 task_ended 1 "$task" || fail "start on n1"
+[ "$(task_state 1 "$task")" = ok ] || fail "start on n1: $(task_msg 1 "$task")"
+wait_until 300 0.2 grep -aq "HXGUEST READY" "$(serial 1)" ||
+	fail "no boot on n1 after the offline move"
+ok "starts on n1 after the offline move"
+exit 0
