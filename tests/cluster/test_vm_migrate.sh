@@ -160,10 +160,61 @@ wait_until 30 0.5 counting 2 || fail "guest not counting after cancel"
 ok "cancel: $(task_msg 2 "$task")"
 
 # ---- the destination dies midway ----
+# A stranger's certificate: signed by another CA.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-subj /CN=stranger -days 1 -keyout "$HX_WORK/s.key" \
+	-out "$HX_WORK/s.crt" >/dev/null 2>&1 || fail "openssl"
+# tls_refuses PORT [CERT KEY]: the TLS server on n1's PORT, reached from
+# n2, presents n1's cluster certificate and refuses this client (an alert,
+# or it hangs up at once, where it would wait for migration data).
+tls_refuses() {
+	local out
+	out=$(ip netns exec "$(ns 2)" timeout 10 openssl s_client \
+		-connect "$(ip_of 1):$1" -CAfile "$(dir_of 1)/qemu-tls/ca-cert.pem" \
+		${2:+-cert "$2" -key "$3"} < <(sleep 3) 2>&1)
+	echo "$out" | grep -q "Verify return code: 0 (ok)" &&
+		echo "$out" | grep -q "CN = n1" &&
+		echo "$out" | grep -qi "alert certificate required\|alert unknown ca\|alert bad certificate\|alert handshake failure\|unexpected eof while reading" &&
+		return 0
+	echo "$out" | tail -8
+	return 1
+}
 out=$(api 2 POST /vms/$V/migrate '{"node":"n1","bandwidth_mbps":2}')
 task=$(echo "$out" | jq -r .data.task)
 [ "$task" != null ] || fail "migrate refused: $out"
 wait_until 100 0.1 progress_seen 2 "$task" || fail "no progress"
+ports=$(ip netns exec "$(ns 1)" ss -Hltn | awk '{print $4}' | sed -n 's/.*:\(49[0-9]*\)$/\1/p')
+[ -n "$ports" ] || fail "no migration port open on n1"
+# nbd_refuses PORT [CREDS_DIR]: the NBD server (disk copy) on n1's PORT
+# refuses a client without TLS, or with the stranger's certificate.
+nbd_refuses() {
+	local out obj=() opt=""
+	if [ -n "${2:-}" ]; then
+		obj=(--object "tls-creds-x509,id=t0,endpoint=client,dir=$2")
+		opt=",tls-creds=t0"
+	fi
+	out=$(ip netns exec "$(ns 2)" timeout 10 qemu-img info "${obj[@]}" \
+		--image-opts "driver=nbd,host=$(ip_of 1),port=$1,export=drive-virtio-disk0$opt" 2>&1) &&
+		{ echo "NBD export readable: $out"; return 1; }
+	echo "$out" | grep -qi "tls\|certificate\|handshake" || { echo "$out"; return 1; }
+}
+mkdir -p "$HX_WORK/stranger"
+cp "$(dir_of 1)/qemu-tls/ca-cert.pem" "$HX_WORK/stranger/ca-cert.pem"
+cp "$HX_WORK/s.crt" "$HX_WORK/stranger/client-cert.pem"
+cp "$HX_WORK/s.key" "$HX_WORK/stranger/client-key.pem"
+for p in $ports; do
+	if ip netns exec "$(ns 2)" timeout 5 openssl s_client \
+		-connect "$(ip_of 1):$p" </dev/null 2>&1 | grep -q "wrong version number"; then
+		nbd_refuses "$p" || fail "NBD port $p serves a client without TLS"
+		nbd_refuses "$p" "$HX_WORK/stranger" ||
+			fail "NBD port $p serves a certificate of another CA"
+		continue
+	fi
+	tls_refuses "$p" || fail "port $p accepts a client without a certificate"
+	tls_refuses "$p" "$HX_WORK/s.crt" "$HX_WORK/s.key" ||
+		fail "port $p accepts a certificate of another CA"
+done
+ok "incoming migration ports ($(echo $ports)) are TLS with the cluster certificate and refuse strangers"
 # shellcheck disable=SC2046 # one pid per word
 kill -9 $(libvirt_pid 1) $(libvirt_qemu_pids 1)
 wait_until 300 0.1 task_ended 2 "$task" || fail "migration to a dead node did not end"
