@@ -367,12 +367,25 @@ static int read_reply(int fd, struct hx_err *err)
 }
 
 /* Sends the allocated extents of @fd (@size bytes). */
+/* Sleeps as long as @sent bytes since @start_ms run ahead of @mibs. */
+static void throttle(uint64_t start_ms, uint64_t sent, int64_t mibs)
+{
+	uint64_t due_ms;
+
+	if (mibs <= 0)
+		return;
+	due_ms = start_ms + sent * 1000 / ((uint64_t)mibs << 20);
+	while (hx_now_ms() < due_ms)
+		usleep(10000);
+}
+
 static int send_extents(int sock, int fd, uint64_t size,
-			crypto_hash_sha256_state *h,
+			crypto_hash_sha256_state *h, int64_t mibs,
 			volatile uint64_t *done_bytes, volatile bool *cancel,
 			struct hx_err *err)
 {
 	unsigned char *buf = malloc(CHUNK + 9);
+	uint64_t start = hx_now_ms(), sent = 0;
 	off_t off = 0;
 	int r = 0;
 
@@ -408,6 +421,8 @@ static int send_extents(int sock, int fd, uint64_t size,
 				hx_err_set(err, r, "send: %s", hx_strerror(r));
 			off += got;
 			*done_bytes += (uint64_t)got;
+			sent += (uint64_t)got;
+			throttle(start, sent, mibs);
 		}
 	}
 	free(buf);
@@ -415,7 +430,7 @@ static int send_extents(int sock, int fd, uint64_t size,
 }
 
 int vmvolume_send(struct vmexec *x, const char *peer, int64_t vmid,
-		  const struct vm_disk *d, const char *path,
+		  const struct vm_disk *d, const char *path, int64_t mibs,
 		  volatile uint64_t *done_bytes, volatile bool *cancel,
 		  struct hx_err *err)
 {
@@ -452,8 +467,8 @@ int vmvolume_send(struct vmexec *x, const char *peer, int64_t vmid,
 		goto out;
 	}
 	crypto_hash_sha256_init(&h);
-	if ((r = send_extents(sock, fd, (uint64_t)st.st_size, &h, done_bytes,
-			      cancel, err)) < 0)
+	if ((r = send_extents(sock, fd, (uint64_t)st.st_size, &h, mibs,
+			      done_bytes, cancel, err)) < 0)
 		goto out;
 	end[0] = 'E';
 	crypto_hash_sha256_final(&h, end + 1);

@@ -117,10 +117,11 @@ int vmtunnel_start(struct agent *a, const char *path, const char *peer,
 		   struct vmtunnel **ret, struct hx_err *err);
 void vmtunnel_stop(struct vmtunnel *t);
 /* Sends the file of "local:" volume @d of VM @vmid to node @peer (offline
- * migration), which stores it in its images dir. @done_bytes counts what
- * was sent (for progress); *@cancel stops it with -ECANCELED. */
+ * migration), which stores it in its images dir, at most @mibs MiB/s (0:
+ * no limit). @done_bytes counts what was sent (for progress); *@cancel
+ * stops it with -ECANCELED. */
 int vmvolume_send(struct vmexec *x, const char *peer, int64_t vmid,
-		  const struct vm_disk *d, const char *path,
+		  const struct vm_disk *d, const char *path, int64_t mibs,
 		  volatile uint64_t *done_bytes, volatile bool *cancel,
 		  struct hx_err *err);
 

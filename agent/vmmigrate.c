@@ -754,7 +754,8 @@ static int migrate_offline(struct vm_migration *m, virConnectPtr c,
 		vmexec_task_log(x, m->task, "copying volume %s",
 				conf->disks[i].volume);
 		if ((r = vmvolume_send(x, m->req.target_peer, m->req.vmid,
-				       &conf->disks[i], path, &m->done_bytes,
+				       &conf->disks[i], path,
+				       m->req.bandwidth_mibs, &m->done_bytes,
 				       &m->cancel, err)) < 0)
 			goto out;
 		if (total > 0)
@@ -764,9 +765,9 @@ static int migrate_offline(struct vm_migration *m, virConnectPtr c,
 	}
 	snprintf(msg, len,
 		 "moved offline to node '%s' in %" PRIu64 " ms (%u volume(s), "
-		 "%" PRIu64 " MiB copied)",
+		 "%" PRIu64 " KiB copied)",
 		 m->req.target, hx_now_ms() - start, ndevs,
-		 m->done_bytes >> 20);
+		 m->done_bytes >> 10);
 out:
 	json_decref(vols);
 	json_decref(body);

@@ -148,8 +148,8 @@ out=$(api 1 POST /vms/$V/migrate '{"node":"n1","bandwidth_mbps":2}')
 task=$(echo "$out" | jq -r .data.task)
 [ "$task" != null ] || fail "migrate refused: $out"
 wait_until 100 0.1 progress_seen 2 "$task" || fail "no progress: $(api 2 GET /tasks/$task | jq -c .data)"
-out=$(api 1 POST /vms/$V/migrate/cancel)
-[ "$(echo "$out" | jq -r .data.task)" = "$task" ] || fail "cancel: $out"
+out=$(hx 1 --json vm cancel mig) || fail "hxctl vm cancel: $out"
+[ "$(echo "$out" | jq -r .task)" = "$task" ] || fail "cancel: $out"
 wait_until 200 0.1 task_ended 2 "$task" || fail "cancelled migration did not end"
 [ "$(task_state 2 "$task")" = error ] || fail "cancelled task: $(task_state 2 "$task")"
 task_msg 2 "$task" | grep -q '^cancelled' || fail "task says: $(task_msg 2 "$task")"
@@ -256,10 +256,10 @@ raw_sum() { # I: checksum of the disk's content on node I
 }
 sum=$(raw_sum 2)
 refused 1 '{"node":"n1","online":true}' 409
-out=$(api 1 POST /vms/$V/migrate '{"node":"n1"}')
-task=$(echo "$out" | jq -r .data.task)
-[ "$task" != null ] || fail "offline migrate refused: $out"
-wait_until 300 0.1 task_ended 1 "$task" || fail "offline migration did not end"
+hx 1 vm migrate mig n1 --offline --wait >"$HX_WORK/hx.out" 2>&1 ||
+	fail "hxctl vm migrate --offline: $(cat "$HX_WORK/hx.out")"
+task=$(sed -n 's/.*migrate: task \([0-9]*\).*/\1/p' "$HX_WORK/hx.out" | head -1)
+[ -n "$task" ] || fail "hxctl printed no task: $(cat "$HX_WORK/hx.out")"
 [ "$(task_state 1 "$task")" = ok ] || fail "offline: $(task_msg 1 "$task")"
 log "$(task_msg 1 "$task")"
 owned_by 2 1 || fail "offline: not owned by n1"
