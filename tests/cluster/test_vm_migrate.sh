@@ -9,22 +9,26 @@
 #  - the destination's libvirtd and QEMU killed -9 midway: the VM keeps
 #    running on the source, the task says why;
 #  - the source's hxd killed -9 midway: after its restart the lock goes and
-#    the VM runs once, on the source;
+#    the VM runs once, on the source; the destination's hxd killed -9
+#    midway: the migration fails, the VM stays;
 #  - offline migration of the stopped VM moves its disk (marker intact).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 
 HX_LIBVIRT_MIGRATE_TLS=1
 guest_paths
-net_create 2
+# n3 only votes: killing either VM node's hxd keeps a quorum
+net_create 3
 for i in 1 2; do
 	libvirt_start "$i"
 	ip netns exec "$(ns "$i")" ip link add br0 type bridge
 	ip netns exec "$(ns "$i")" ip link set br0 up
 	eval "HXD_ARGS_$i=\"--libvirt-uri $(libvirt_uri "$i") --accel tcg\""
 done
-cluster_form 2
-wait_until 60 0.5 members_with online 2 1 || fail "not all online"
+cluster_form 3
+wait_until 60 0.5 members_with online 3 1 || fail "not all online"
+wait_until 60 0.5 sh -c "[ \$(curl -s --unix-socket $(dir_of 1)/hxd.sock http://x/api/v1/cluster | jq '[.data.members[] | select(.role == \"voter\")] | length') = 3 ]" ||
+	fail "not 3 voters"
 
 V=100
 DISK=vm-$V-disk-0.qcow2
@@ -44,7 +48,7 @@ counting() { # I: the counter on node I grows with boot $BOOT
 }
 task_state() { api "$1" GET "/tasks/$2" | jq -r .data.state; }
 task_msg() { api "$1" GET "/tasks/$2" | jq -r .data.message; }
-task_ended() { [ "$(task_state "$1" "$2")" != running ]; }
+task_ended() { case $(task_state "$1" "$2") in ok | error) ;; *) return 1 ;; esac; }
 vm_get() { api "$1" GET "/vms/$V" | jq -r ".data$2"; }
 # owned_by I N: VM on node nN, unlocked, nothing pending
 owned_by() {
@@ -243,6 +247,21 @@ dom_running 2 || fail "not running on n2"
 wait_until 50 0.2 dom_absent 1 || fail "a copy on n1: $(virsh_on 1 list --all)"
 wait_until 30 0.5 counting 2 || fail "guest not counting"
 ok "source hxd killed midway: lock released, VM runs once on n2"
+
+# ---- the destination's hxd dies midway ----
+out=$(api 2 POST /vms/$V/migrate '{"node":"n1","bandwidth_mbps":2}')
+task=$(echo "$out" | jq -r .data.task)
+wait_until 100 0.1 progress_seen 2 "$task" || fail "no progress"
+node_kill 1
+wait_until 300 0.1 task_ended 2 "$task" || fail "migration did not end"
+[ "$(task_state 2 "$task")" = error ] || fail "task: $(task_state 2 "$task")"
+log "task says: $(task_msg 2 "$task")"
+node_start 1
+wait_until 100 0.2 owned_by 1 2 || fail "not back to normal: $(api 1 GET /vms/$V | jq -c .data)"
+dom_running 2 || fail "not running on n2"
+wait_until 50 0.2 dom_absent 1 || fail "a copy on n1: $(virsh_on 1 list --all)"
+wait_until 30 0.5 counting 2 || fail "guest not counting"
+ok "destination hxd killed midway: VM stays on n2, nothing runs on n1"
 
 # ---- offline migration of the stopped VM, local disk moves ----
 task=$(api 1 POST /vms/$V/stop | jq -r .data.task)
