@@ -89,6 +89,12 @@ struct vm_paths {
 	const char *uuid;	/* of the existing domain, NULL for a new one */
 };
 
+/* @xml with every path that starts with @from[i] + "/" right after a quote
+ * or a tag (attribute values, element text) moved under @to[i] (the first
+ * match wins). Malloc'ed; NULL on OOM. Used to point a migrating domain at
+ * the destination's directories. */
+char *vmxml_rewrite_paths(const char *xml, const char *const from[],
+			  const char *const to[], unsigned n);
 /* Target device name ("vda", "sdb", ...) of disk @i, as rendered. */
 void vmxml_disk_dev(const struct vm_config *c, unsigned i, char *buf,
 		    size_t len);

@@ -357,42 +357,6 @@ bool vmexec_migrate_recover(struct vmexec *x, virConnectPtr c,
 
 /* ---- live migration ---- */
 
-/* Replaces every "'FROM/" by "'TO/" (paths in attribute values). */
-static char *rewrite(const char *xml, const char *const from[],
-		     const char *const to[], unsigned n)
-{
-	size_t cap = strlen(xml) * 2 + 4096, len = 0;
-	char *out = malloc(cap);
-
-	if (out == NULL)
-		return NULL;
-	for (const char *p = xml; *p != '\0';) {
-		bool hit = false;
-		for (unsigned i = 0; i < n && *p == '\''; i++) {
-			size_t fl = strlen(from[i]), tl = strlen(to[i]);
-			if (strncmp(p + 1, from[i], fl) != 0 || p[1 + fl] != '/')
-				continue;
-			if (len + tl + 2 >= cap)
-				break;
-			out[len++] = '\'';
-			memcpy(out + len, to[i], tl);
-			len += tl;
-			p += 1 + fl;
-			hit = true;
-			break;
-		}
-		if (hit)
-			continue;
-		if (len + 2 >= cap) {
-			free(out);
-			return NULL;
-		}
-		out[len++] = *p++;
-	}
-	out[len] = '\0';
-	return out;
-}
-
 struct migrate_call {
 	virDomainPtr d;
 	const char *dconnuri;
@@ -524,8 +488,8 @@ static int live_params(struct vmexec *x, virDomainPtr d, json_t *prep,
 	}
 	const char *from[] = {svm, p.images_dir};
 	const char *to[] = {dvm, dimg};
-	l2 = rewrite(live, from, to, 2);
-	p2 = rewrite(pers, from, to, 2);
+	l2 = vmxml_rewrite_paths(live, from, to, 2);
+	p2 = vmxml_rewrite_paths(pers, from, to, 2);
 	free(live);
 	free(pers);
 	snprintf(uri, sizeof(uri), strchr(addr, ':') ? "tcp://[%s]" : "tcp://%s",
