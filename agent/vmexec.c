@@ -11,7 +11,10 @@
  * User actions run as tasks on their own threads; a VM with an action in
  * flight is left alone by the reconciler. hxd dying at any instruction is
  * safe: QEMU processes belong to libvirtd, and the next reconcile picks up
- * from the replicated state.
+ * from the replicated state. A VM locked "migrate" with no job here (hxd
+ * died mid-migration) is settled by vmexec_migrate_recover(): the rule is
+ * in vmmigrate.c. A domain of a VM that another node owns and reports
+ * running is a second copy and is powered off.
  *
  * Threads: the reconciler, libvirt's event loop, and one per action. The
  * libvirt connection is shared (libvirt connections are thread-safe);

@@ -741,64 +741,75 @@ out:
 
 /* ---- the job ---- */
 
+/* After a failed migration call: who runs the VM now? Settles it within
+ * about 20 s; past that the reconciler takes over (SETTLE_WAIT). */
+static enum settled after_failure(struct vm_migration *m, virConnectPtr c,
+				  char *why, size_t len)
+{
+	enum settled s = SETTLE_WAIT;
+
+	if (c == NULL || !m->started) {
+		/* no domain can exist there: only files to remove */
+		release(m->x, &m->req, true);
+		snprintf(why, len, "the VM stays on node '%s'",
+			 m->x->a->cfg.name);
+		return SETTLE_STAYED;
+	}
+	for (int i = 0; i < 20 && s == SETTLE_WAIT; i++) {
+		if (i > 0)
+			usleep(1000000);
+		s = settle(m->x, c, &m->req, m->task, why, len);
+	}
+	return s;
+}
+
 static void *migration_thread(void *data)
 {
 	struct vm_migration *m = data;
 	struct vmexec *x = m->x;
 	struct hx_err err = {0};
 	char msg[512] = "", why[512] = "", subject[32];
+	enum settled s = SETTLE_STAYED;
 	virConnectPtr c;
-	bool moved = false;
 	int r = -ECONNREFUSED;
 
 	snprintf(subject, sizeof(subject), "vm/%" PRId64, m->req.vmid);
 	c = vmexec_conn(x, &err);
-	if (c != NULL) {
+	if (c != NULL)
 		r = m->req.online ? migrate_live(m, c, msg, sizeof(msg), &err)
 				  : migrate_offline(m, c, msg, sizeof(msg),
 						    &err);
-		if (r == 0) {
-			if ((r = move_owner(x, &m->req, &err)) == 0) {
-				moved = true;
-				drop_source(x, c, m->req.vmid, m->task);
-			} else {
-				hx_err_prefix(&err, "migrated, but");
-			}
-		}
-		if (!moved && !m->started) {
-			/* no domain can exist there: only files to remove */
-			release(x, &m->req, true);
-			snprintf(why, sizeof(why),
-				 "the VM stays on node '%s'", x->a->cfg.name);
-		} else if (!moved) {
-			/* Who runs it now? Bounded; else the reconciler goes on. */
-			enum settled s = SETTLE_WAIT;
-			for (int i = 0; i < 20 && s == SETTLE_WAIT; i++) {
-				if (i > 0)
-					usleep(1000000);
-				s = settle(x, c, &m->req, m->task, why,
-					   sizeof(why));
-			}
-			if (s == SETTLE_MOVED) {
-				moved = true;
-				snprintf(msg, sizeof(msg),
-					 "migrated to node '%s' (%.300s)",
-					 m->req.target, err.msg);
-			}
-		}
-		virConnectClose(c);
+	if (r == 0) /* done; libvirt cannot undo it: record it */
+		r = move_owner(x, &m->req, &err);
+	if (r == 0) {
+		s = SETTLE_MOVED;
+		drop_source(x, c, m->req.vmid, m->task);
+	} else {
+		s = after_failure(m, c, why, sizeof(why));
+		if (s == SETTLE_MOVED)
+			snprintf(msg, sizeof(msg),
+				 "migrated to node '%s' (%.300s)",
+				 m->req.target, why);
 	}
-	if (!moved && m->cancel && err.code == -ECANCELED)
+	if (c != NULL)
+		virConnectClose(c);
+	if (s == SETTLE_STAYED && m->cancel && err.code == -ECANCELED)
 		snprintf(msg, sizeof(msg), "cancelled; %.400s", why);
-	else if (!moved)
+	else if (s != SETTLE_MOVED)
 		snprintf(msg, sizeof(msg),
 			 "migration to node '%s' failed: %.250s; %.150s",
 			 m->req.target, err.msg, why);
-	hx_log(moved ? LOG_INFO : LOG_WARNING, "vm=%" PRId64 " %s",
+	hx_log(s == SETTLE_MOVED ? LOG_INFO : LOG_WARNING, "vm=%" PRId64 " %s",
 	       m->req.vmid, msg);
-	agent_event(x->a, moved ? "vm.action" : "vm.error", subject,
-		    m->req.actor, "%s", msg);
-	(void)statedb_task_finish(x->a->db, m->task, moved, msg, NULL);
+	if (s == SETTLE_WAIT) {
+		/* the reconciler finishes the task once it knows the outcome */
+		vmexec_task_log(x, m->task, "%s; hxd keeps checking", msg);
+	} else {
+		agent_event(x->a, s == SETTLE_MOVED ? "vm.action" : "vm.error",
+			    subject, m->req.actor, "%s", msg);
+		(void)statedb_task_finish(x->a->db, m->task, s == SETTLE_MOVED,
+					  msg, NULL);
+	}
 	pthread_mutex_lock(&x->lock);
 	struct vm_rt *rt = vmexec_rt(x, m->req.vmid);
 	if (rt != NULL) {

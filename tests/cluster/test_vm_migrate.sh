@@ -96,6 +96,10 @@ refused 1 '{"node":"n2","online":"yes"}' 400
 refused 1 '{"node":"n2","online":false}' 409
 refused 1 '{"node":"n2","max_downtime_ms":0}' 400
 refused 1 '{"node":"n2","bandwidth_mbps":-1}' 400
+refused 1 '{"node":"n3"}' 400 # n3 has no bridge br0
+node_kill 3
+refused 1 '{"node":"n3"}' 503 # n3 does not answer
+node_start 3
 code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$(dir_of 1)/hxd.sock" \
 	-X POST -H 'Content-Type: application/json' -d '{"source":"n1"}' \
 	"http://localhost/api/v1/vms/$V/migrate/prepare")
