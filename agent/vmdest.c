@@ -380,12 +380,11 @@ static void throttle(uint64_t start_ms, uint64_t sent, int64_t mibs)
 }
 
 static int send_extents(int sock, int fd, uint64_t size,
-			crypto_hash_sha256_state *h, int64_t mibs,
-			volatile uint64_t *done_bytes, volatile bool *cancel,
+			crypto_hash_sha256_state *h, struct vmvolume_ctl *ctl,
 			struct hx_err *err)
 {
 	unsigned char *buf = malloc(CHUNK + 9);
-	uint64_t start = hx_now_ms(), sent = 0;
+	uint64_t start = hx_now_ms(), sent = 0, tick = start;
 	off_t off = 0;
 	int r = 0;
 
@@ -403,7 +402,7 @@ static int send_extents(int sock, int fd, uint64_t size,
 					   ? (size_t)(hole - off)
 					   : CHUNK;
 			ssize_t got = pread(fd, buf + 9, n, off);
-			if (*cancel) {
+			if (*ctl->cancel) {
 				r = hx_err_set(err, -ECANCELED, "cancelled");
 				break;
 			}
@@ -420,9 +419,13 @@ static int send_extents(int sock, int fd, uint64_t size,
 						   9 + (size_t)got)) < 0)
 				hx_err_set(err, r, "send: %s", hx_strerror(r));
 			off += got;
-			*done_bytes += (uint64_t)got;
+			ctl->done += (uint64_t)got;
 			sent += (uint64_t)got;
-			throttle(start, sent, mibs);
+			throttle(start, sent, ctl->mibs);
+			if (ctl->tick != NULL && hx_now_ms() - tick >= 1000) {
+				tick = hx_now_ms();
+				ctl->tick(ctl->arg);
+			}
 		}
 	}
 	free(buf);
@@ -430,9 +433,8 @@ static int send_extents(int sock, int fd, uint64_t size,
 }
 
 int vmvolume_send(struct vmexec *x, const char *peer, int64_t vmid,
-		  const struct vm_disk *d, const char *path, int64_t mibs,
-		  volatile uint64_t *done_bytes, volatile bool *cancel,
-		  struct hx_err *err)
+		  const struct vm_disk *d, const char *path,
+		  struct vmvolume_ctl *ctl, struct hx_err *err)
 {
 	unsigned char end[1 + crypto_hash_sha256_BYTES];
 	crypto_hash_sha256_state h;
@@ -467,8 +469,8 @@ int vmvolume_send(struct vmexec *x, const char *peer, int64_t vmid,
 		goto out;
 	}
 	crypto_hash_sha256_init(&h);
-	if ((r = send_extents(sock, fd, (uint64_t)st.st_size, &h, mibs,
-			      done_bytes, cancel, err)) < 0)
+	if ((r = send_extents(sock, fd, (uint64_t)st.st_size, &h, ctl, err)) <
+	    0)
 		goto out;
 	end[0] = 'E';
 	crypto_hash_sha256_final(&h, end + 1);

@@ -116,13 +116,18 @@ struct vmtunnel;
 int vmtunnel_start(struct agent *a, const char *path, const char *peer,
 		   struct vmtunnel **ret, struct hx_err *err);
 void vmtunnel_stop(struct vmtunnel *t);
+/* How an offline volume copy reports and is stopped. */
+struct vmvolume_ctl {
+	int64_t mibs;		     /* at most this many MiB/s; 0: no limit */
+	volatile uint64_t done;	     /* bytes sent so far (all volumes) */
+	volatile bool *cancel;	     /* set: stop with -ECANCELED */
+	void (*tick)(void *arg);     /* called about once a second */
+	void *arg;
+};
 /* Sends the file of "local:" volume @d of VM @vmid to node @peer (offline
- * migration), which stores it in its images dir, at most @mibs MiB/s (0:
- * no limit). @done_bytes counts what was sent (for progress); *@cancel
- * stops it with -ECANCELED. */
+ * migration), which stores it in its images dir. */
 int vmvolume_send(struct vmexec *x, const char *peer, int64_t vmid,
-		  const struct vm_disk *d, const char *path, int64_t mibs,
-		  volatile uint64_t *done_bytes, volatile bool *cancel,
-		  struct hx_err *err);
+		  const struct vm_disk *d, const char *path,
+		  struct vmvolume_ctl *ctl, struct hx_err *err);
 
 #endif /* HX_AGENT_VMEXEC_H */

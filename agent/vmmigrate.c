@@ -62,7 +62,8 @@ struct vm_migration {
 	int64_t task;
 	volatile bool cancel;
 	bool started; /* libvirt was asked to migrate */
-	volatile uint64_t done_bytes;
+	struct vmvolume_ctl vol; /* offline copy */
+	uint64_t vol_total;
 };
 
 /* ---- talking to the destination's hxd ---- */
@@ -666,6 +667,20 @@ out:
 
 /* ---- offline migration ---- */
 
+static void offline_tick(void *arg)
+{
+	struct vm_migration *m = arg;
+	char msg[96];
+
+	if (m->vol_total == 0)
+		return;
+	snprintf(msg, sizeof(msg), "volumes %" PRIu64 "/%" PRIu64 " MiB",
+		 m->vol.done >> 20, m->vol_total >> 20);
+	uint64_t pct = 5 + 90 * m->vol.done / m->vol_total;
+
+	vmexec_task_progress(m->x, m->task, pct > 95 ? 95 : (int)pct, msg);
+}
+
 static int migrate_offline(struct vm_migration *m, virConnectPtr c,
 			   char *msg, size_t len, struct hx_err *err)
 {
@@ -706,10 +721,21 @@ static int migrate_offline(struct vm_migration *m, virConnectPtr c,
 	vmexec_task_progress(x, m->task, 2, "preparing the destination");
 	if ((r = dest_call(x, &m->req, "prepare", body, NULL, err)) < 0)
 		goto out;
-	for (size_t i = 0; i < json_array_size(vols); i++)
-		total += (uint64_t)json_integer_value(
-			json_object_get(json_array_get(vols, i), "size"));
+	/* what is allocated, not the virtual size: only that is sent */
 	vmexec_paths(x, m->req.vmid, vm_dir, sizeof(vm_dir), &p);
+	for (unsigned i = 0; i < conf->ndisks; i++) {
+		struct stat st;
+		if (vmexec_is_local(&conf->disks[i]) &&
+		    vmxml_volume_path(&p, &conf->disks[i], path,
+				      sizeof(path)) == 0 &&
+		    stat(path, &st) == 0)
+			total += (uint64_t)st.st_blocks * 512;
+	}
+	m->vol_total = total;
+	m->vol.mibs = m->req.bandwidth_mibs;
+	m->vol.cancel = &m->cancel;
+	m->vol.tick = offline_tick;
+	m->vol.arg = m;
 	for (unsigned i = 0; i < conf->ndisks; i++) {
 		if (!vmexec_is_local(&conf->disks[i]))
 			continue;
@@ -718,20 +744,16 @@ static int migrate_offline(struct vm_migration *m, virConnectPtr c,
 		vmexec_task_log(x, m->task, "copying volume %s",
 				conf->disks[i].volume);
 		if ((r = vmvolume_send(x, m->req.target_peer, m->req.vmid,
-				       &conf->disks[i], path,
-				       m->req.bandwidth_mibs, &m->done_bytes,
-				       &m->cancel, err)) < 0)
+				       &conf->disks[i], path, &m->vol, err)) <
+		    0)
 			goto out;
-		if (total > 0)
-			vmexec_task_progress(
-				x, m->task,
-				5 + (int)(90 * m->done_bytes / total), NULL);
+		offline_tick(m);
 	}
 	snprintf(msg, len,
 		 "moved offline to node '%s' in %" PRIu64 " ms (%u volume(s), "
 		 "%" PRIu64 " KiB copied)",
 		 m->req.target, hx_now_ms() - start, ndevs,
-		 m->done_bytes >> 10);
+		 m->vol.done >> 10);
 out:
 	json_decref(vols);
 	json_decref(body);

@@ -11,7 +11,8 @@
 #  - the source's hxd killed -9 midway: after its restart the lock goes and
 #    the VM runs once, on the source; the destination's hxd killed -9
 #    midway: the migration fails, the VM stays;
-#  - offline migration of the stopped VM moves its disk (marker intact).
+#  - offline migration of the stopped VM moves its disk (marker intact),
+#    after a cancelled attempt that left nothing behind.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 
@@ -67,7 +68,7 @@ refused() {
 	log "refused ($code): $2: $(echo "$out" | head -1 | jq -r .error.message)"
 }
 # progress_seen I TASK: the task reports progress past its start
-progress_seen() { [ "$(api "$1" GET "/tasks/$2" | jq -r .data.progress)" -ge 11 ]; }
+progress_seen() { [ "$(api "$1" GET "/tasks/$2" | jq -r .data.progress)" -ge "${3:-11}" ]; }
 
 # The guest, with a local 16 MiB qcow2 disk its heartbeats are written to.
 cfg=$(
@@ -270,8 +271,8 @@ ok "destination hxd killed midway: VM stays on n2, nothing runs on n1"
 # ---- offline migration of the stopped VM, local disk moves ----
 task=$(api 1 POST /vms/$V/stop | jq -r .data.task)
 wait_until 100 0.2 task_ended 1 "$task" || fail "stop"
-qemu-io -f qcow2 -c "write -P 0x5a 8M 64k" "$(dir_of 2)/images/$DISK" >/dev/null ||
-	fail "cannot write the marker"
+qemu-io -f qcow2 -c "write -P 0x33 0 16M" -c "write -P 0x5a 8M 64k" \
+	"$(dir_of 2)/images/$DISK" >/dev/null || fail "cannot write the marker"
 raw_sum() { # I: checksum of the disk's content on node I
 	rm -f "$HX_WORK/raw"
 	qemu-img convert -f qcow2 -O raw "$(dir_of "$1")/images/$DISK" "$HX_WORK/raw" &&
@@ -279,6 +280,20 @@ raw_sum() { # I: checksum of the disk's content on node I
 }
 sum=$(raw_sum 2)
 refused 1 '{"node":"n1","online":true}' 409
+# cancel an offline copy (1 MiB/s: the 16 MiB take long enough)
+out=$(api 1 POST /vms/$V/migrate '{"node":"n1","bandwidth_mbps":1}')
+task=$(echo "$out" | jq -r .data.task)
+[ "$task" != null ] || fail "offline migrate refused: $out"
+wait_until 100 0.1 progress_seen 2 "$task" 6 || fail "no offline progress"
+out=$(api 2 POST /vms/$V/migrate/cancel)
+[ "$(echo "$out" | jq -r .data.task)" = "$task" ] || fail "cancel: $out"
+wait_until 200 0.1 task_ended 2 "$task" || fail "cancelled copy did not end"
+task_msg 2 "$task" | grep -q '^cancelled' || fail "task says: $(task_msg 2 "$task")"
+owned_by 1 2 || fail "cancelled offline migration moved the VM"
+wait_until 50 0.1 sh -c "! ls $(dir_of 1)/images/$DISK* 2>/dev/null" ||
+	fail "partial copy left on n1: $(ls "$(dir_of 1)/images")"
+[ "$(raw_sum 2)" = "$sum" ] || fail "source disk changed by the cancelled copy"
+ok "offline copy cancelled: $(task_msg 2 "$task")"
 hx 1 vm migrate mig n1 --offline --wait >"$HX_WORK/hx.out" 2>&1 ||
 	fail "hxctl vm migrate --offline: $(cat "$HX_WORK/hx.out")"
 task=$(sed -n 's/.*migrate: task \([0-9]*\).*/\1/p' "$HX_WORK/hx.out" | head -1)
