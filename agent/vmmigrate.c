@@ -801,8 +801,10 @@ static void *migration_thread(void *data)
 		r = m->req.online ? migrate_live(m, c, msg, sizeof(msg), &err)
 				  : migrate_offline(m, c, msg, sizeof(msg),
 						    &err);
-	if (r == 0) /* done; libvirt cannot undo it: record it */
+	if (r == 0) { /* done; libvirt cannot undo it: record it */
+		hx_crash_point("migrate-before-move");
 		r = move_owner(x, &m->req, &err);
+	}
 	if (r == 0) {
 		s = SETTLE_MOVED;
 		drop_source(x, c, m->req.vmid, m->task);

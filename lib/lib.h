@@ -88,6 +88,11 @@ int hx_file_read(const char *path, size_t max, char **ret_buf, size_t *ret_len);
 int hx_file_write_atomic(const char *path, const void *buf, size_t len,
 			 unsigned mode);
 
+/* Test hook: if the environment variable HX_CRASH_AT equals @point, logs
+ * it and kills the process with SIGKILL, as kill -9 would, so that tests
+ * can crash hxd at an exact instruction. Otherwise does nothing. */
+void hx_crash_point(const char *point);
+
 #define HX_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif /* HX_LIB_LIB_H */

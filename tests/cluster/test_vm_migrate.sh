@@ -12,7 +12,9 @@
 #    the VM runs once, on the source; the destination's hxd killed -9
 #    midway: the migration fails, the VM stays;
 #  - offline migration of the stopped VM moves its disk (marker intact),
-#    after a cancelled attempt that left nothing behind.
+#    after a cancelled attempt that left nothing behind;
+#  - the source's hxd killed (crash point) after libvirt's success and
+#    before the ownership move: the restarted hxd moves ownership.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 
@@ -315,4 +317,36 @@ wait_until 300 0.2 task_ended 1 "$task" || fail "start on n1"
 wait_until 300 0.2 grep -aq "HXGUEST READY" "$(serial 1)" ||
 	fail "no boot on n1 after the offline move"
 ok "starts on n1 after the offline move"
+
+# ---- the source's hxd dies after libvirt finished, before the move ----
+BOOT=$(grep -ao 'HXGUEST READY id=[^ ]* boot=[0-9a-f]*' "$(serial 1)" | tail -1 | sed 's/.*boot=//')
+wait_until 30 0.5 counting 1 || fail "guest not counting on n1"
+node_kill 1
+export HX_CRASH_AT=migrate-before-move
+node_start 1
+unset HX_CRASH_AT
+wait_until 100 0.2 sh -c "curl -sf --unix-socket $(dir_of 1)/hxd.sock http://x/api/v1/vms/$V >/dev/null" ||
+	fail "n1 not serving"
+out=$(api 2 POST /vms/$V/migrate '{"node":"n2"}')
+task=$(echo "$out" | jq -r .data.task)
+[ "$task" != null ] || fail "migrate refused: $out"
+pid=$(cat "$(dir_of 1)/pid")
+wait_until 600 0.1 sh -c "! kill -0 $pid 2>/dev/null" || fail "hxd did not crash"
+node_kill 1 # reap it
+grep -q "crash point 'migrate-before-move'" "$(dir_of 1)/hxd.log" || fail "crashed elsewhere"
+[ "$(vm_get 2 .node)/$(vm_get 2 .lock)/$(vm_get 2 .target)" = n1/migrate/n2 ] ||
+	fail "not mid-migration: $(api 2 GET /vms/$V | jq -c .data)"
+dom_running 2 || fail "not running on n2"
+sleep 3 # n2 must leave the copy it received alone while the lock says so
+dom_running 2 || fail "n2 stopped the migrated guest"
+wait_until 30 0.5 counting 2 || fail "migrated guest not counting on n2"
+node_start 1
+wait_until 200 0.2 owned_by 2 2 || fail "ownership not recovered: $(api 2 GET /vms/$V | jq -c .data)"
+wait_until 50 0.2 task_ended 2 "$task" || fail "orphan task not finished"
+[ "$(task_state 2 "$task")" = ok ] || fail "task: $(task_msg 2 "$task")"
+log "task says: $(task_msg 2 "$task")"
+wait_until 50 0.2 dom_absent 1 || fail "domain left on n1: $(virsh_on 1 list --all)"
+[ ! -e "$(dir_of 1)/images/$DISK" ] || fail "disk left on n1"
+wait_until 30 0.5 counting 2 || fail "guest not counting on n2"
+ok "source hxd killed between libvirt's success and the move: ownership recovered, one copy"
 exit 0
