@@ -9,11 +9,13 @@
 # disks (memory only, as with shared storage), the same with
 # max_downtime_ms 50, and with a 16 MiB local qcow2 disk copied along.
 # Needs root, like the cluster tests. Prints one line per case.
+# shellcheck disable=SC2034 # read by lib.sh
 HX_TEST=bench-mig
 . "$(dirname "$0")/../cluster/lib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 
 RUNS=${HX_BENCH_RUNS:-6}
+# shellcheck disable=SC2034 # read by libvirt.sh
 HX_LIBVIRT_MIGRATE_TLS=1
 guest_paths
 net_create 2

@@ -18,6 +18,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 
+# shellcheck disable=SC2034 # read by libvirt.sh
 HX_LIBVIRT_MIGRATE_TLS=1
 guest_paths
 # n3 only votes: killing either VM node's hxd keeps a quorum
@@ -150,7 +151,7 @@ rec_n() { sector0 "$1" | grep -ao "boot=$BOOT n=[0-9]*" | sed 's/.*n=//'; }
 rec_past() { local n; n=$(rec_n "$1"); [ -n "$n" ] && [ "$n" -gt "$2" ]; }
 wait_until 20 0.5 rec_past 2 "$before" ||
 	fail "the copied disk has no record of boot $BOOT past $before: $(sector0 2 | head -c 100)"
-state_by() { [ "$(api 1 GET /vms/$V | jq -r '"\(.data.state)@\(.data.state_node)"')" = "$1" ]; }
+state_by() { [ "$(api 1 GET "/vms/$V" | jq -r '"\(.data.state)@\(.data.state_node)"')" = "$1" ]; }
 wait_until 20 0.5 state_by running@n2 || fail "state not reported by n2"
 ok "live migration n1 -> n2: counter $before -> $(last_n 2), same boot, disk copied"
 
@@ -158,7 +159,7 @@ ok "live migration n1 -> n2: counter $before -> $(last_n 2), same boot, disk cop
 out=$(api 1 POST /vms/$V/migrate '{"node":"n1","bandwidth_mbps":2}')
 task=$(echo "$out" | jq -r .data.task)
 [ "$task" != null ] || fail "migrate refused: $out"
-wait_until 100 0.1 progress_seen 2 "$task" || fail "no progress: $(api 2 GET /tasks/$task | jq -c .data)"
+wait_until 100 0.1 progress_seen 2 "$task" || fail "no progress: $(api 2 GET "/tasks/$task" | jq -c .data)"
 out=$(hx 1 --json vm cancel mig) || fail "hxctl vm cancel: $out"
 [ "$(echo "$out" | jq -r .task)" = "$task" ] || fail "cancel: $out"
 wait_until 200 0.1 task_ended 2 "$task" || fail "cancelled migration did not end"
@@ -225,7 +226,7 @@ for p in $ports; do
 	tls_refuses "$p" "$HX_WORK/s.crt" "$HX_WORK/s.key" ||
 		fail "port $p accepts a certificate of another CA"
 done
-ok "incoming migration ports ($(echo $ports)) are TLS with the cluster certificate and refuse strangers"
+ok "incoming migration ports ($(echo "$ports" | tr '\n' ' ')) are TLS with the cluster certificate and refuse strangers"
 # shellcheck disable=SC2046 # one pid per word
 kill -9 $(libvirt_pid 1) $(libvirt_qemu_pids 1)
 wait_until 300 0.1 task_ended 2 "$task" || fail "migration to a dead node did not end"
