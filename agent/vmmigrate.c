@@ -284,15 +284,15 @@ static enum settled settle(struct vmexec *x, virConnectPtr c,
 		snprintf(why, len, "the VM runs on node '%s'", q->target);
 		return SETTLE_MOVED;
 	}
-	if (active && reason == VIR_DOMAIN_PAUSED_MIGRATION &&
-	    virDomainResume(d) < 0)
+	bool resume = active && reason == VIR_DOMAIN_PAUSED_MIGRATION;
+	if (resume && virDomainResume(d) < 0)
 		hx_log(LOG_WARNING, "vm=%" PRId64 " cannot resume: %s", q->vmid,
 		       vmexec_virt_error());
 	if (d != NULL)
 		virDomainFree(d);
 	release(x, q, true);
 	snprintf(why, len, "the VM stays on node '%s'%s", x->a->cfg.name,
-		 active ? " (resumed)" : "");
+		 resume ? " (resumed)" : "");
 	return SETTLE_STAYED;
 }
 
@@ -341,8 +341,10 @@ bool vmexec_migrate_recover(struct vmexec *x, virConnectPtr c,
 	}
 	s = settle(x, c, &q, 0, why, sizeof(why));
 	if (s == SETTLE_WAIT) {
+		/* the reconciler serves every VM: do not ask too often */
+		rt->recover_ms = hx_now_ms() + 10000;
 		hx_log(LOG_INFO, "vm=%" PRId64 " migration to '%s' unresolved: "
-				 "%s; retrying",
+				 "%s; retrying in 10 s",
 		       vm->vmid, q.target, why);
 		return false;
 	}

@@ -160,6 +160,11 @@ out=$(api 1 POST /vms/$V/migrate '{"node":"n1","bandwidth_mbps":2}')
 task=$(echo "$out" | jq -r .data.task)
 [ "$task" != null ] || fail "migrate refused: $out"
 wait_until 100 0.1 progress_seen 2 "$task" || fail "no progress: $(api 2 GET "/tasks/$task" | jq -c .data)"
+# locked meanwhile: a second migration and other actions are refused
+refused 1 '{"node":"n1"}' 409
+code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$(dir_of 1)/hxd.sock" \
+	-X POST "http://localhost/api/v1/vms/$V/stop")
+[ "$code" = 409 ] || fail "stop during a migration: HTTP $code"
 out=$(hx 1 --json vm cancel mig) || fail "hxctl vm cancel: $out"
 [ "$(echo "$out" | jq -r .task)" = "$task" ] || fail "cancel: $out"
 wait_until 200 0.1 task_ended 2 "$task" || fail "cancelled migration did not end"
@@ -226,7 +231,7 @@ for p in $ports; do
 	tls_refuses "$p" "$HX_WORK/s.crt" "$HX_WORK/s.key" ||
 		fail "port $p accepts a certificate of another CA"
 done
-ok "incoming migration ports ($(echo "$ports" | tr '\n' ' ')) are TLS with the cluster certificate and refuse strangers"
+ok "incoming migration ports ($(echo "$ports" | xargs)) are TLS with the cluster certificate and refuse strangers"
 # shellcheck disable=SC2046 # one pid per word
 kill -9 $(libvirt_pid 1) $(libvirt_qemu_pids 1)
 wait_until 300 0.1 task_ended 2 "$task" || fail "migration to a dead node did not end"
