@@ -5,7 +5,7 @@ pkgs=(build-essential autoconf automake libtool autoconf-archive pkg-config
 	libdqlite-dev libraft-dev libuv1-dev libsqlite3-dev libmsgpack-dev
 	libsodium-dev libmicrohttpd-dev libjansson-dev libgnutls28-dev
 	libcurl4-gnutls-dev libcmocka-dev jq curl iproute2 procps clang
-	libclang-rt-14-dev wrk)
+	libclang-rt-14-dev cppcheck wrk)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
