@@ -579,6 +579,20 @@ int vmexec_submit(struct vmexec *x, const struct vmexec_req *req,
 	if (j->req.timeout_s <= 0)
 		j->req.timeout_s = 60;
 	pthread_mutex_lock(&x->lock);
+	while (!x->ready && hx_now_ms() < deadline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
+	}
+	if (!x->ready) {
+		pthread_mutex_unlock(&x->lock);
+		free(j);
+		return hx_err_set(err, -EAGAIN,
+				  "the VM executor of node '%s' is starting: "
+				  "retry in a moment",
+				  x->a->cfg.name);
+	}
 	while ((rt = vmexec_rt(x, req->vmid)) != NULL && rt->reconciling &&
 	       hx_now_ms() < deadline) {
 		struct timespec ts;
