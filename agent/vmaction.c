@@ -330,6 +330,13 @@ static int shutdown_wait(struct vmexec *x, virConnectPtr c, struct job *j,
 		virDomainFree(d);
 		return 0;
 	}
+	int state, reason;
+	if (virDomainGetState(d, &state, &reason, 0) == 0 &&
+	    state == VIR_DOMAIN_PAUSED) {
+		/* A paused guest cannot see the power button. */
+		task_log(x, j->task, "resuming the paused guest first");
+		(void)virDomainResume(d);
+	}
 	task_progress(x, j->task, 5, "ACPI power button pressed");
 	if (virDomainShutdownFlags(d, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) < 0) {
 		r = hx_err_set(err, -EIO, "cannot send ACPI shutdown: %s",
