@@ -175,7 +175,7 @@ wait $pid 2>/dev/null
 	--api-port "$port" --peer-port $((port + 1)) \
 	--libvirt-uri test:///default >>"$work/log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do api GET /vms/101 | jq -e .data >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do jqt GET /vms/101 "" .data && break; sleep 0.1; done
 check "VMs survive kill -9 of hxd" jqt GET /vms/101 "" '.data.name == "db1"'
 
 [ "$fail" = 0 ] && echo "all $n checks passed"
