@@ -23,7 +23,6 @@
 #define DB_NAME "horcrux"
 #define DB_POOL 8
 #define DB_BATCH 64
-#define DB_CODE_NOT_LEADER 10250
 
 struct db_conn {
 	struct wire_conn *wire;
@@ -295,8 +294,7 @@ static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
 	r = db_exec(&tx, "COMMIT", NULL, 0, NULL, NULL, err);
 	if (r == 0)
 		return 0;
-	if (r == HX_ENOTLEADER &&
-	    wire_last_code(db->wconn->wire) == DB_CODE_NOT_LEADER)
+	if (r == HX_ENOTLEADER && wire_last_refused(db->wconn->wire))
 		goto retry; /* refused before anything was applied */
 	conn_free(db->wconn);
 	db->wconn = NULL;

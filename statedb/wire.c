@@ -58,6 +58,7 @@
 
 /* SQLite/dqlite failure codes with a meaning of their own. */
 #define WIRE_CODE_BUSY 5
+#define WIRE_CODE_NOTFOUND 12
 #define WIRE_CODE_NOT_LEADER 10250
 #define WIRE_CODE_LEADERSHIP_LOST 10506
 
@@ -804,6 +805,7 @@ struct wire_conn {
 	int fd;
 	int timeout_ms;
 	bool broken;
+	bool refused; /* the last FAILURE says the request did not run */
 	uint64_t last_code;
 	struct wbuf out; /* request being built */
 	uint8_t *in;	 /* last response body */
@@ -823,6 +825,11 @@ int wire_conn_is_broken(const struct wire_conn *c)
 uint64_t wire_last_code(const struct wire_conn *c)
 {
 	return c->last_code;
+}
+
+bool wire_last_refused(const struct wire_conn *c)
+{
+	return c->refused;
 }
 
 void wire_conn_free(struct wire_conn *c)
@@ -896,6 +903,7 @@ static int req_start(struct wire_conn *c, const char *what,
 		return hx_err_set(err, -ENOTCONN,
 				  "dqlite %s: connection is broken", what);
 	c->last_code = 0;
+	c->refused = false;
 	c->out.len = 0;
 	return put_u64(&c->out, 0);
 }
@@ -1000,7 +1008,18 @@ static int conn_failure(struct wire_conn *c, size_t len, const char *what,
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
 	c->last_code = code;
-	r = hx_err_set(err, map_failure(code), "%s", msg);
+	c->refused = code == WIRE_CODE_NOT_LEADER;
+	r = map_failure(code);
+	if (code == WIRE_CODE_NOTFOUND &&
+	    strcmp(msg, "no database opened") == 0) {
+		/* The server dropped this connection's database when it lost
+		 * leadership after our OPEN (even if it leads again now):
+		 * every later request would fail the same way. */
+		c->broken = true;
+		c->refused = true;
+		r = HX_ENOTLEADER;
+	}
+	r = hx_err_set(err, r, "%s", msg);
 	free(msg);
 	return r;
 }

@@ -2,6 +2,7 @@
 #ifndef HX_STATEDB_WIRE_H
 #define HX_STATEDB_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -136,6 +137,12 @@ int wire_cluster(struct wire_conn *c, struct wire_server **ret_servers,
  * HX_EPROTO; timeouts -ETIMEDOUT; a closed peer -ECONNRESET.
  */
 uint64_t wire_last_code(const struct wire_conn *c);
+/* Whether the last FAILURE proves the request was refused before it ran:
+ * "not leader" (10250), or "no database opened", which dqlite 1.11 answers
+ * on every connection whose database it dropped when it lost leadership
+ * (even after it regains it). The latter also becomes HX_ENOTLEADER and
+ * marks the connection broken: it can never serve its database again. */
+bool wire_last_refused(const struct wire_conn *c);
 
 /*
  * Leader discovery. @dial connects to a node address and returns a

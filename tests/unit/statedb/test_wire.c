@@ -986,6 +986,49 @@ static void test_conn_failures(void **state)
 	tb_free(&body);
 }
 
+/*
+ * dqlite 1.11 drops the database of every connection when its node loses
+ * leadership and answers "no database opened" from then on, even once the
+ * node leads again: that connection must be dropped and the request known
+ * not to have run. Other failures with the same SQLite code are plain SQL
+ * errors on a usable connection.
+ */
+static void test_conn_no_database(void **state)
+{
+	struct hx_err err = {0};
+	struct wire_conn *c;
+	struct pair p;
+	uint64_t last, changes;
+
+	(void)state;
+	pair_open(&p);
+	c = conn_open(&p, 1000);
+	reply_failure(&p, 12, "no statement with the given id");
+	reply_failure(&p, 10250, "not leader");
+	reply_failure(&p, 12, "no database opened");
+	assert_int_equal(wire_exec_sql(c, 0, "x", NULL, 0, &last, &changes,
+				       &err),
+			 HX_ESQL);
+	assert_false(wire_last_refused(c));
+	assert_false(wire_conn_is_broken(c));
+	assert_int_equal(wire_exec_sql(c, 0, "x", NULL, 0, &last, &changes,
+				       &err),
+			 HX_ENOTLEADER);
+	assert_true(wire_last_refused(c));
+	assert_false(wire_conn_is_broken(c));
+	assert_int_equal(wire_exec_sql(c, 0, "COMMIT", NULL, 0, &last,
+				       &changes, &err),
+			 HX_ENOTLEADER);
+	assert_string_equal(err.msg, "no database opened");
+	assert_true(wire_last_refused(c));
+	assert_true(wire_conn_is_broken(c));
+	assert_int_equal(wire_exec_sql(c, 0, "x", NULL, 0, &last, &changes,
+				       &err),
+			 -ENOTCONN);
+	wire_conn_free(c);
+	pair_close(&p);
+}
+
 static void test_conn_rows_stream(void **state)
 {
 	struct hx_err err = {0};
@@ -1992,6 +2035,7 @@ int main(void)
 		cmocka_unit_test(test_conn_peer_closes),
 		cmocka_unit_test(test_conn_garbage),
 		cmocka_unit_test(test_conn_failures),
+		cmocka_unit_test(test_conn_no_database),
 		cmocka_unit_test(test_conn_rows_stream),
 		cmocka_unit_test(test_conn_request_bytes),
 		cmocka_unit_test(test_conn_bad_params),
