@@ -257,13 +257,33 @@ int db_read(struct statedb *db, db_fn fn, void *data, struct hx_err *err)
 
 /* ---- the writer ---- */
 
+/*
+ * Ends a transaction that lost the database lock to another writer (each
+ * hxd has its own writer queue, so the other nodes' writers and this one
+ * meet on the leader, where dqlite answers "database is locked" at once
+ * instead of waiting). Nothing of it was committed.
+ */
+static int writer_busy(struct statedb *db, struct db_tx *tx, bool *ret_retry,
+		       bool *ret_busy, struct hx_err *err)
+{
+	if (db_exec(tx, "ROLLBACK", NULL, 0, NULL, NULL, NULL) < 0) {
+		conn_free(db->wconn);
+		db->wconn = NULL;
+	}
+	*ret_retry = true;
+	*ret_busy = true;
+	return hx_err_set(err, HX_EBUSY, "statedb: database is locked by "
+					 "another node's writer");
+}
+
 static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
-		      bool *ret_retry, struct hx_err *err)
+		      bool *ret_retry, bool *ret_busy, struct hx_err *err)
 {
 	struct db_tx tx = {.db = db};
 	int r;
 
 	*ret_retry = false;
+	*ret_busy = false;
 	if (db->wconn == NULL) {
 		r = conn_open(db, &db->wconn, err);
 		if (r < 0) {
@@ -272,28 +292,33 @@ static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
 		}
 	}
 	tx.conn = db->wconn;
-	if (db_exec(&tx, "BEGIN", NULL, 0, NULL, NULL, err) < 0)
-		goto retry;
+	if ((r = db_exec(&tx, "BEGIN", NULL, 0, NULL, NULL, err)) < 0)
+		goto fail;
 	for (unsigned i = 0; i < n; i++) {
 		struct db_op *op = &batch[i];
 
 		memset(&op->err, 0, sizeof(op->err));
-		if (db_exec(&tx, "SAVEPOINT hx_op", NULL, 0, NULL, NULL, err) <
-		    0)
-			goto retry;
+		r = db_exec(&tx, "SAVEPOINT hx_op", NULL, 0, NULL, NULL, err);
+		if (r < 0)
+			goto fail;
 		op->result = op->fn(&tx, op->data, &op->err);
 		if (tx.broken)
 			goto retry;
+		if (op->result == HX_EBUSY)
+			return writer_busy(db, &tx, ret_retry, ret_busy, err);
 		if (op->result < 0 &&
-		    db_exec(&tx, "ROLLBACK TO hx_op", NULL, 0, NULL, NULL,
-			    err) < 0)
-			goto retry;
-		if (db_exec(&tx, "RELEASE hx_op", NULL, 0, NULL, NULL, err) < 0)
-			goto retry;
+		    (r = db_exec(&tx, "ROLLBACK TO hx_op", NULL, 0, NULL, NULL,
+				 err)) < 0)
+			goto fail;
+		r = db_exec(&tx, "RELEASE hx_op", NULL, 0, NULL, NULL, err);
+		if (r < 0)
+			goto fail;
 	}
 	r = db_exec(&tx, "COMMIT", NULL, 0, NULL, NULL, err);
 	if (r == 0)
 		return 0;
+	if (r == HX_EBUSY) /* refused: the transaction is still open */
+		return writer_busy(db, &tx, ret_retry, ret_busy, err);
 	if (r == HX_ENOTLEADER && wire_last_refused(db->wconn->wire))
 		goto retry; /* refused before anything was applied */
 	conn_free(db->wconn);
@@ -304,11 +329,27 @@ static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
 				  err != NULL ? err->msg : "connection lost");
 	return r;
 
+fail:
+	if (r == HX_EBUSY && !tx.broken)
+		return writer_busy(db, &tx, ret_retry, ret_busy, err);
 retry:
 	conn_free(db->wconn);
 	db->wconn = NULL;
 	*ret_retry = true;
 	return err != NULL && err->code < 0 ? err->code : HX_ENOTLEADER;
+}
+
+/* Backoff before retrying a batch: after losing the lock, a few random
+ * milliseconds (so that writers on different nodes do not collide again
+ * in step); after losing the leader, longer, as wire_connect_leader does. */
+static void writer_backoff(bool busy, unsigned attempt)
+{
+	unsigned k = attempt < 4 ? attempt : 4;
+
+	if (busy)
+		usleep((1000u + randombytes_uniform(4000)) << k);
+	else
+		usleep(20000u << k);
 }
 
 static void writer_run_batch(struct statedb *db, struct db_op **ops,
@@ -317,16 +358,17 @@ static void writer_run_batch(struct statedb *db, struct db_op **ops,
 	struct db_op batch[DB_BATCH];
 	uint64_t deadline = hx_now_ms() + (uint64_t)db->cfg.leader_timeout_ms;
 	struct hx_err err = {0};
-	bool retry;
+	unsigned busy_attempts = 0, attempts = 0;
+	bool retry, busy;
 	int r;
 
 	for (unsigned i = 0; i < n; i++)
 		batch[i] = *ops[i];
-	for (unsigned attempt = 0;; attempt++) {
-		r = writer_try(db, batch, n, &retry, &err);
+	for (;;) {
+		r = writer_try(db, batch, n, &retry, &busy, &err);
 		if (!retry || hx_now_ms() >= deadline)
 			break;
-		usleep(20000u << (attempt < 4 ? attempt : 4));
+		writer_backoff(busy, busy ? busy_attempts++ : attempts++);
 	}
 	pthread_mutex_lock(&db->lock);
 	for (unsigned i = 0; i < n; i++) {
