@@ -56,6 +56,14 @@
 #define WIRE_MAX_RESULT ((size_t)256 << 20) /* all batches of one query */
 #define WIRE_KEEP_BUF ((size_t)1 << 20)	    /* larger buffers are dropped */
 
+/* Leader discovery polls every 100 ms at most while an election is likely
+ * under way (raft's election timeout is 15 x the latency hint, 450 ms by
+ * default, randomized up to twice that): with the later 500 ms steps, a
+ * failover took half a second longer whenever the election ended just
+ * after a poll. Past that, it backs off to spare a cluster without quorum
+ * a storm of TLS handshakes from every waiting request. */
+#define WIRE_ELECTION_MS 2000
+
 /* SQLite/dqlite failure codes with a meaning of their own. */
 #define WIRE_CODE_BUSY 5
 #define WIRE_CODE_NOTFOUND 12
@@ -1513,7 +1521,7 @@ int wire_connect_leader(wire_dial_fn dial, void *data,
 		.io_timeout_ms = io_timeout_ms,
 		.deadline_ms = deadline_ms,
 	};
-	uint64_t start = hx_now_ms(), backoff = 20, now;
+	uint64_t start = hx_now_ms(), backoff = 20, cap, now;
 
 	if (n == 0)
 		return hx_err_set(err, -EINVAL, "dqlite: no node to ask");
@@ -1531,7 +1539,8 @@ int wire_connect_leader(wire_dial_fn dial, void *data,
 			break;
 		sleep_ms(backoff < deadline_ms - now ? backoff :
 						       deadline_ms - now);
-		backoff = backoff * 2 > 500 ? 500 : backoff * 2;
+		cap = now - start < WIRE_ELECTION_MS ? 100 : 500;
+		backoff = backoff * 2 > cap ? cap : backoff * 2;
 	}
 	return hx_err_set(err, HX_ENOQUORUM,
 			  "no leader found among %u nodes within %" PRIu64

@@ -149,7 +149,9 @@ bool wire_last_refused(const struct wire_conn *c);
  * connected fd. Asks the nodes in @addresses (in order, starting with
  * @addresses[0]) who the leader is; accepts a leader only when the leader
  * node itself, asked directly, names itself. Retries with exponential
- * backoff (start 20 ms, cap 500 ms) until @deadline_ms (hx_now_ms clock).
+ * backoff from 20 ms, capped at 100 ms for the first 2 s (the time an
+ * election takes) and at 500 ms after, until @deadline_ms (hx_now_ms
+ * clock).
  * On success *ret_conn is a handshaken connection to the leader and
  * *ret_leader_id its id.
  */

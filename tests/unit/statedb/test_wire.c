@@ -1303,6 +1303,16 @@ static void test_connect_leader_fake(void **state)
 					"within 300 ms: node '"));
 	fake_net_close(&net);
 
+	/* While an election may be under way (the first 2 s), rounds are at
+	 * most ~100 ms apart: 20+40+80 ms, then 100 ms steps make about 11
+	 * rounds in 1 s, where steps growing to 500 ms made 6. */
+	assert_int_equal(wire_connect_leader(fake_dial, &net, bad, 3, 1000,
+					     hx_now_ms() + 1000, &c, &id,
+					     &err),
+			 HX_ENOQUORUM);
+	assert_true(net.dials >= 8 * 3);
+	fake_net_close(&net);
+
 	/* A node naming another that names a third is not trusted. */
 	assert_int_equal(wire_connect_leader(fake_dial, &net, bad, 1, 1000,
 					     hx_now_ms() + 50, &c, &id, &err),
