@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -43,8 +44,11 @@ struct statedb {
 	pthread_mutex_t lock; /* guards everything below */
 	char **peers;
 	unsigned npeers;
+	/* read connections: at most DB_POOL open, idle or in use */
 	struct db_conn *idle[DB_POOL];
 	unsigned nidle;
+	unsigned nopen;
+	pthread_cond_t returned; /* a read connection came back or closed */
 	/* writer */
 	pthread_t writer;
 	pthread_cond_t queued;
@@ -110,37 +114,70 @@ out:
 	return r;
 }
 
-static int pool_get(struct statedb *db, struct db_conn **ret,
-		    struct hx_err *err)
+/*
+ * Takes an idle read connection, or opens one while fewer than DB_POOL are
+ * open, or else waits until @deadline_ms for one to come back. A burst of
+ * readers (64 concurrent API requests) thus queues for a few connections
+ * instead of each opening one, a TLS handshake with the leader on a
+ * follower, only to close it after one query.
+ */
+static int pool_get(struct statedb *db, uint64_t deadline_ms,
+		    struct db_conn **ret, struct hx_err *err)
 {
+	struct timespec ts = {.tv_sec = (time_t)(deadline_ms / 1000),
+			      .tv_nsec = (long)(deadline_ms % 1000) * 1000000};
+	int r;
+
 	pthread_mutex_lock(&db->lock);
+	while (db->nidle == 0 && db->nopen >= DB_POOL) {
+		if (hx_now_ms() >= deadline_ms) {
+			pthread_mutex_unlock(&db->lock);
+			return hx_err_set(err, -ETIMEDOUT,
+					  "statedb: all %d connections to the "
+					  "leader stayed busy",
+					  DB_POOL);
+		}
+		(void)pthread_cond_timedwait(&db->returned, &db->lock, &ts);
+	}
 	if (db->nidle > 0) {
 		*ret = db->idle[--db->nidle];
 		pthread_mutex_unlock(&db->lock);
 		return 0;
 	}
+	db->nopen++;
 	pthread_mutex_unlock(&db->lock);
-	return conn_open(db, ret, err);
+	r = conn_open(db, ret, err);
+	if (r < 0) {
+		pthread_mutex_lock(&db->lock);
+		db->nopen--;
+		pthread_cond_signal(&db->returned);
+		pthread_mutex_unlock(&db->lock);
+	}
+	return r;
 }
 
 static void pool_put(struct statedb *db, struct db_conn *c, bool broken)
 {
-	if (!broken && !wire_conn_is_broken(c->wire)) {
-		pthread_mutex_lock(&db->lock);
-		if (db->nidle < DB_POOL) {
-			db->idle[db->nidle++] = c;
-			c = NULL;
-		}
-		pthread_mutex_unlock(&db->lock);
-	}
-	conn_free(c);
+	broken = broken || wire_conn_is_broken(c->wire);
+	pthread_mutex_lock(&db->lock);
+	if (broken)
+		db->nopen--;
+	else
+		db->idle[db->nidle++] = c; /* nidle < nopen <= DB_POOL */
+	pthread_cond_signal(&db->returned);
+	pthread_mutex_unlock(&db->lock);
+	if (broken)
+		conn_free(c);
 }
 
 static void pool_flush(struct statedb *db)
 {
 	pthread_mutex_lock(&db->lock);
-	while (db->nidle > 0)
+	while (db->nidle > 0) {
 		conn_free(db->idle[--db->nidle]);
+		db->nopen--;
+	}
+	pthread_cond_broadcast(&db->returned);
 	pthread_mutex_unlock(&db->lock);
 }
 
@@ -242,7 +279,7 @@ int db_read(struct statedb *db, db_fn fn, void *data, struct hx_err *err)
 	for (unsigned attempt = 0;; attempt++) {
 		struct db_tx tx = {.db = db};
 
-		r = pool_get(db, &tx.conn, err);
+		r = pool_get(db, deadline, &tx.conn, err);
 		if (r < 0)
 			return r;
 		r = fn(&tx, data, err);
@@ -476,6 +513,7 @@ int statedb_set_peers(struct statedb *db, const char *const *addresses,
 int statedb_open(const struct statedb_config *cfg, struct statedb **ret_db,
 		 struct hx_err *err)
 {
+	pthread_condattr_t ca;
 	struct statedb *db;
 	int r;
 
@@ -491,6 +529,11 @@ int statedb_open(const struct statedb_config *cfg, struct statedb **ret_db,
 	pthread_mutex_init(&db->lock, NULL);
 	pthread_cond_init(&db->queued, NULL);
 	pthread_cond_init(&db->finished, NULL);
+	/* pool_get waits with deadlines on hx_now_ms()'s monotonic clock */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&db->returned, &ca);
+	pthread_condattr_destroy(&ca);
 	if (db->cfg.self_address == NULL ||
 	    statedb_set_peers(db, NULL, 0) < 0) {
 		r = hx_err_set(err, -ENOMEM, "statedb: out of memory");
@@ -530,6 +573,7 @@ void statedb_close(struct statedb *db)
 	free((void *)db->cfg.self_address);
 	pthread_cond_destroy(&db->queued);
 	pthread_cond_destroy(&db->finished);
+	pthread_cond_destroy(&db->returned);
 	pthread_mutex_destroy(&db->lock);
 	free(db);
 }

@@ -29,6 +29,11 @@
 
 #define WRITERS_PER_DB 4
 #define WRITES_PER_WRITER 40
+#define READERS 32
+#define READS_PER_READER 20
+#define POOL_MAX 8 /* DB_POOL in statedb/db.c */
+
+static unsigned dials; /* connections opened by every handle */
 
 struct fixture {
 	dqlite_node *node;
@@ -46,6 +51,7 @@ static int dial_abstract(void *data, const char *address, int timeout_ms,
 
 	(void)data;
 	(void)timeout_ms;
+	__atomic_add_fetch(&dials, 1, __ATOMIC_SEQ_CST);
 	if (address[0] != '@' || n > sizeof(sa.sun_path))
 		return -EINVAL;
 	memcpy(sa.sun_path + 1, address + 1, n - 1);
@@ -172,10 +178,50 @@ static void test_writers_on_two_handles(void **state)
 	assert_int_equal(statedb_settings_get(f->db[1], &s, &err), 0);
 }
 
+static void *reader_run(void *arg)
+{
+	struct statedb *db = arg;
+	struct statedb_settings s;
+	long failures = 0;
+
+	for (int i = 0; i < READS_PER_READER; i++)
+		if (statedb_settings_get(db, &s, NULL) < 0)
+			failures++;
+	return (void *)failures;
+}
+
+/* A burst of readers on one handle shares a bounded set of connections
+ * (each one, on a follower, a TLS handshake with the leader) instead of
+ * opening one per reader and dropping it after one query. */
+static void test_readers_share_pool(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t t[READERS];
+	unsigned before = __atomic_load_n(&dials, __ATOMIC_SEQ_CST);
+	long failures = 0;
+
+	for (int i = 0; i < READERS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, reader_run,
+						f->db[1]),
+				 0);
+	for (int i = 0; i < READERS; i++) {
+		void *r;
+
+		pthread_join(t[i], &r);
+		failures += (long)r;
+	}
+	assert_int_equal(failures, 0);
+	/* One dial per connection: its leader discovery asks the node,
+	 * which names itself. */
+	assert_true(__atomic_load_n(&dials, __ATOMIC_SEQ_CST) - before <=
+		    POOL_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_writers_on_two_handles),
+		cmocka_unit_test(test_readers_share_pool),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
