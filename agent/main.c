@@ -9,6 +9,7 @@
  * loses nothing that was acknowledged, and a restart rejoins by itself.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,11 @@ int main(int argc, char **argv)
 	/* dqlite's raft connections and our peer pumps write to sockets
 	 * whose peer may be gone: without this the process dies. */
 	signal(SIGPIPE, SIG_IGN);
+	/* One malloc arena: glibc gives each busy thread (HTTP connections,
+	 * peer pumps, the libuv pool) its own, and each kept its high-water
+	 * mark: an idle hxd grew past 40 MB RSS after ten thousand writes,
+	 * against about 20 MB so (make bench; no slower in it). */
+	(void)mallopt(M_ARENA_MAX, 1);
 	/* dqlite runs its connect calls on the shared libuv pool too. */
 	setenv("UV_THREADPOOL_SIZE", "16", 0);
 	if (mkdir(a->cfg.data_dir, 0700) < 0 && errno != EEXIST) {
