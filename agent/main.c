@@ -24,6 +24,11 @@
 #include "statedb/statedb.h"
 
 #define TICK_MS 250
+/* Every 5 s, hand free heap pages back to the kernel. A burst of requests
+ * (a thread each) leaves the heap holding freed pages: 4 MB of an idle
+ * leader's 25 MB RSS after make bench's load. A trim takes about 1 ms
+ * after such a burst, microseconds otherwise; it runs on the pool. */
+#define TRIM_TICKS 20
 
 int agent_path(const struct agent *a, char *buf, size_t len, const char *name)
 {
@@ -44,6 +49,8 @@ static void tick_work(uv_work_t *w)
 		return;
 	agent_heartbeat(a);
 	agent_leader_tick(a);
+	if (a->tick_count % TRIM_TICKS == 0)
+		(void)malloc_trim(0);
 }
 
 static void tick_done(uv_work_t *w, int status)
