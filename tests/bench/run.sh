@@ -8,7 +8,8 @@
 # per figure, reported as the median (3), BENCH_FAILOVERS leader kills (7),
 # BENCH_WRITERS concurrent writers (64), BENCH_IDLE_S idle time before the
 # RSS reading (10), BENCH_ONLY a subset of the sections "rss write writers
-# read failover" (all).
+# read failover" (all), BENCH_HXD_ARGS extra hxd flags, e.g. "--latency-ms
+# 20" (none).
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$PWD}
@@ -38,6 +39,12 @@ done
 
 HX_TEST=bench
 . "$top_srcdir/tests/cluster/lib.sh"
+if [ -n "${BENCH_HXD_ARGS:-}" ]; then
+	# lib.sh starts "$HXD": give it a wrapper that appends the flags.
+	printf '#!/bin/sh\nexec %q "$@" %s\n' "$HXD" "$BENCH_HXD_ARGS" >"$HX_WORK/hxd"
+	chmod +x "$HX_WORK/hxd"
+	HXD="$HX_WORK/hxd"
+fi
 
 BASELINE_PID=
 bench_cleanup() {
@@ -235,7 +242,7 @@ bench_failover() {
 }
 
 T0=$(date +%s)
-log "bench: build $top_builddir, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+log "bench: build $top_builddir, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), hxd flags: ${BENCH_HXD_ARGS:-none}"
 net_create 3
 ip netns exec "$(ns br)" ip addr add "$CLIENT_IP/24" dev br0
 ip netns exec "$(ns br)" ip link set lo up
@@ -246,7 +253,7 @@ CA="$(dir_of 1)/tls/ca.crt"
 L=$(leader_idx 1)
 F=$(seq 1 3 | grep -v "^$L\$" | head -1)
 log "cluster formed: leader n$L, follower n$F"
-report "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m) $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+report "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m) $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), extra hxd flags: ${BENCH_HXD_ARGS:-none}"
 # leader_changes: elections won so far, in every node's log
 leader_changes() { cat "$HX_WORK"/n*/hxd.log | grep -c "this node is now the leader"; }
 section rss && bench_rss
