@@ -228,6 +228,8 @@ void h_vm_patch(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_delete(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_action(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_status(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_vm_migrate_op(struct agent *a, struct api_req *req,
+		     struct api_resp *resp);
 
 /* Records an event; failures are logged, never fatal. */
 void agent_event(struct agent *a, const char *kind, const char *subject,

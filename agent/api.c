@@ -69,6 +69,7 @@ static const struct route routes[] = {
 	{"DELETE", "/vms/*", h_vm_delete, 0},
 	{"GET", "/vms/*/status", h_vm_status, 0},
 	{"POST", "/vms/*/*", h_vm_action, 0},
+	{"POST", "/vms/*/migrate/*", h_vm_migrate_op, 0},
 };
 
 struct agent_api {

@@ -122,6 +122,7 @@ static void trust_from_identity(struct agent *a)
 static int vms_start(struct agent *a, struct hx_err *err)
 {
 	struct vmexec_config vc = {0};
+	struct hx_err terr = {0};
 	char images[1100], vms[1100];
 
 	if (a->cfg.images_dir[0] != '\0')
@@ -133,6 +134,10 @@ static int vms_start(struct agent *a, struct hx_err *err)
 	vc.images_dir = images;
 	vc.vms_dir = vms;
 	vc.accel = a->cfg.accel;
+	if (agent_qemu_tls_write(a, &terr) < 0)
+		hx_log(LOG_WARNING, "qemu tls credentials: %s; live migration "
+				    "will fail until this is fixed",
+		       terr.msg);
 	return vmexec_start(a, &vc, &a->vmx, err);
 }
 
@@ -617,6 +622,8 @@ void agent_peer_service(void *data, int service, int fd, const char *fp)
 		join_serve(a, fd);
 	else if (running && service == HXRAFT_SVC_MSG)
 		agent_msg_serve(a, fd, fp);
+	else if (running && service == HXRAFT_SVC_LIBVIRT)
+		vmexec_libvirt_serve(a->vmx, fd, fp);
 	close(fd);
 }
 

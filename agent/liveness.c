@@ -19,6 +19,7 @@
 
 #include "agent/agent.h"
 #include "agent/msg.h"
+#include "agent/vm.h"
 #include "lib/lib.h"
 #include "raft/raft.h"
 #include "statedb/statedb.h"
@@ -346,6 +347,10 @@ void agent_msg_serve(struct agent *a, int fd, const char *fp)
 		} else if (strcmp(type, "api") == 0) {
 			msg_serve_api(a, fd, &in);
 			r = 0;
+		} else if (strcmp(type, "vol") == 0) {
+			/* one volume per connection, then it ends */
+			(void)vmexec_volume_receive(a->vmx, fd, &in);
+			r = -ECONNABORTED;
 		} else {
 			r = -EINVAL;
 		}
