@@ -166,7 +166,8 @@ int statedb_task_log(struct statedb *db, int64_t id, const char *line,
 int statedb_task_finish(struct statedb *db, int64_t id, bool ok,
 			const char *message, struct hx_err *err);
 /* Ends every task of @node still running with "error" and @message
- * (its hxd restarted); the number of tasks ended in *ret_n. */
+ * (its hxd restarted), except migrations whose VM still holds the
+ * "migrate" lock (their recovery ends them); the number ended in *ret_n. */
 int statedb_task_abandon(struct statedb *db, const char *node,
 			 const char *message, unsigned *ret_n,
 			 struct hx_err *err);

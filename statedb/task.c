@@ -258,9 +258,15 @@ static int task_abandon_fn(struct db_tx *tx, void *data, struct hx_err *err)
 				 db_int((int64_t)hx_wall_ms()),
 				 db_text(q->node)};
 
+	/* A migration whose VM still holds its lock is settled (and its
+	 * task finished) by the migration recovery, which knows whether the
+	 * guest moved. */
 	return db_exec(tx,
 		       "UPDATE tasks SET state = 'error', message = ?, "
-		       "ended_ms = ? WHERE node = ? AND state = 'running'",
+		       "ended_ms = ? WHERE node = ? AND state = 'running' AND "
+		       "NOT (kind = 'vm.migrate' AND EXISTS (SELECT 1 FROM vms "
+		       "WHERE 'vm/' || vms.vmid = tasks.subject AND "
+		       "vms.lock = 'migrate'))",
 		       p, HX_ARRAY_SIZE(p), NULL, &q->changes, err);
 }
 
