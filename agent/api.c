@@ -83,8 +83,9 @@ struct agent_api {
 
 /* ---- errors ---- */
 
-static void api_verror(struct api_resp *resp, int status, const char *code,
-		       const char *fmt, va_list ap)
+static void __attribute__((format(printf, 4, 0)))
+api_verror(struct api_resp *resp, int status, const char *code,
+	   const char *fmt, va_list ap)
 {
 	resp->status = status;
 	resp->code = code;
@@ -93,8 +94,9 @@ static void api_verror(struct api_resp *resp, int status, const char *code,
 	resp->data = NULL;
 }
 
-static void api_fail(struct api_resp *resp, int status, const char *code,
-		     const char *fmt, ...)
+static void __attribute__((format(printf, 4, 5)))
+api_fail(struct api_resp *resp, int status, const char *code, const char *fmt,
+	 ...)
 {
 	va_list ap;
 

@@ -282,17 +282,35 @@ void agent_trust_refresh(struct agent *a)
 	free(nodes);
 }
 
-bool agent_is_leader(struct agent *a, char *leader, size_t len)
+bool agent_is_leader_local(struct agent *a, char *leader, size_t len)
 {
 	char addr[80] = "";
 	uint64_t id = 0;
 
 	if (statedb_leader_of(a->db, a->self_peer, &id, addr, sizeof(addr),
-			      NULL) < 0)
+			      NULL) < 0 || id == 0)
 		addr[0] = '\0';
 	if (leader != NULL)
 		snprintf(leader, len, "%s", addr);
 	return id != 0 && strcmp(addr, a->self_peer) == 0;
+}
+
+bool agent_is_leader(struct agent *a, char *leader, size_t len)
+{
+	char addr[80];
+	bool is = agent_is_leader_local(a, addr, sizeof(addr));
+
+	if (addr[0] == '\0') {
+		/* Standbys and spares get no raft traffic, so their dqlite
+		 * does not know the leader: use the one their heartbeats
+		 * reach (found by asking the voters). */
+		pthread_mutex_lock(&a->lock);
+		snprintf(addr, sizeof(addr), "%s", a->hb_leader);
+		pthread_mutex_unlock(&a->lock);
+	}
+	if (leader != NULL)
+		snprintf(leader, len, "%s", addr);
+	return is;
 }
 
 void agent_event(struct agent *a, const char *kind, const char *subject,

@@ -144,7 +144,9 @@ static void hb_close(struct agent *a)
 	if (a->hb_fd >= 0)
 		close(a->hb_fd);
 	a->hb_fd = -1;
+	pthread_mutex_lock(&a->lock);
 	a->hb_leader[0] = '\0';
+	pthread_mutex_unlock(&a->lock);
 }
 
 /* A spare receives no raft traffic, so its own dqlite node does not know
@@ -202,7 +204,7 @@ void agent_heartbeat(struct agent *a)
 	if (now - last_ms < (uint64_t)a->heartbeat_ms)
 		return;
 	last_ms = now;
-	if (agent_is_leader(a, leader, sizeof(leader))) {
+	if (agent_is_leader_local(a, leader, sizeof(leader))) {
 		hb_close(a);
 		return; /* the leader beats for itself in its own tick */
 	}
@@ -221,7 +223,9 @@ void agent_heartbeat(struct agent *a)
 			a->hb_fd = -1;
 			return;
 		}
+		pthread_mutex_lock(&a->lock);
 		snprintf(a->hb_leader, sizeof(a->hb_leader), "%s", leader);
+		pthread_mutex_unlock(&a->lock);
 	}
 	msg_out_init(&m, 3);
 	msg_put_str(&m, "t", "hb");

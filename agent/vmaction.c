@@ -328,6 +328,13 @@ static int shutdown_wait(struct vmexec *x, virConnectPtr c, struct job *j,
 		virDomainFree(d);
 		return 0;
 	}
+	int state, reason;
+	if (virDomainGetState(d, &state, &reason, 0) == 0 &&
+	    state == VIR_DOMAIN_PAUSED) {
+		/* A paused guest cannot see the power button. */
+		vmexec_task_log(x, j->task, "resuming the paused guest first");
+		(void)virDomainResume(d);
+	}
 	vmexec_task_progress(x, j->task, 5, "ACPI power button pressed");
 	if (virDomainShutdownFlags(d, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) < 0) {
 		r = hx_err_set(err, -EIO, "cannot send ACPI shutdown: %s",
@@ -563,6 +570,21 @@ int vmexec_claim(struct vmexec *x, int64_t vmid, struct hx_err *err)
 	struct vm_rt *rt;
 
 	pthread_mutex_lock(&x->lock);
+	/* Until the first pass has ended the tasks a previous hxd left
+	 * running, a new task could be ended with them. */
+	while (!x->ready && hx_now_ms() < deadline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
+	}
+	if (!x->ready) {
+		pthread_mutex_unlock(&x->lock);
+		return hx_err_set(err, -EAGAIN,
+				  "the VM executor of node '%s' is starting: "
+				  "retry in a moment",
+				  x->a->cfg.name);
+	}
 	while ((rt = vmexec_rt(x, vmid)) != NULL && rt->reconciling &&
 	       hx_now_ms() < deadline) {
 		struct timespec ts;

@@ -531,6 +531,26 @@ static void reconcile(struct vmexec *x)
 	virConnectPtr c;
 	unsigned n = 0;
 
+	if (!x->booted_checked) {
+		unsigned ended = 0;
+
+		/* Tasks a previous hxd of this node left running died with it:
+		 * no thread of ours runs them now. */
+		if (statedb_task_abandon(x->a->db, x->a->cfg.name,
+					 "interrupted: hxd restarted", &ended,
+					 &err) < 0) {
+			return;
+		}
+		if (ended > 0)
+			hx_log(LOG_NOTICE, "ended %u task(s) interrupted by the "
+			       "restart of hxd", ended);
+		x->host_booted = host_booted(x);
+		x->booted_checked = true;
+		pthread_mutex_lock(&x->lock);
+		x->ready = true;
+		pthread_cond_broadcast(&x->cond);
+		pthread_mutex_unlock(&x->lock);
+	}
 	c = vmexec_conn(x, &err);
 	if (c == NULL) {
 		if (hx_now_ms() - x->conn_log_ms > 30000) {
@@ -542,10 +562,6 @@ static void reconcile(struct vmexec *x)
 	if (statedb_vm_list(x->a->db, x->a->cfg.name, &vms, &n, &err) < 0) {
 		virConnectClose(c);
 		return;
-	}
-	if (!x->booted_checked) {
-		x->host_booted = host_booted(x);
-		x->booted_checked = true;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		struct vm_rt *rt;

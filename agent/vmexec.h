@@ -43,6 +43,7 @@ struct vmexec {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* kicks, and rt->reconciling cleared */
 	bool kicked, stopping;
+	bool ready; /* interrupted tasks ended: actions may start */
 	virConnectPtr conn;
 	bool conn_dead;
 	int cb_id;

@@ -165,6 +165,12 @@ int statedb_task_log(struct statedb *db, int64_t id, const char *line,
 		     struct hx_err *err);
 int statedb_task_finish(struct statedb *db, int64_t id, bool ok,
 			const char *message, struct hx_err *err);
+/* Ends every task of @node still running with "error" and @message
+ * (its hxd restarted), except migrations whose VM still holds the
+ * "migrate" lock (their recovery ends them); the number ended in *ret_n. */
+int statedb_task_abandon(struct statedb *db, const char *node,
+			 const char *message, unsigned *ret_n,
+			 struct hx_err *err);
 /* Newest first; @state NULL for any. */
 int statedb_task_list(struct statedb *db, const char *state, unsigned limit,
 		      struct statedb_task **ret, unsigned *ret_n,
