@@ -25,6 +25,11 @@
  * the node safe at once. A node being fenced is refused new leases, so it
  * cannot come back half-way.
  *
+ * This holds only if no former leader grants a renewal after a new leader
+ * was elected: grant renewals only while the raft leader has heard from a
+ * quorum within the election timeout (check-quorum), which the election of
+ * a successor makes impossible.
+ *
  * Everything here is a pure function over these records and times; the
  * agent calls it, acts on the decision and logs its evidence.
  */

@@ -508,6 +508,8 @@ static void node_key(struct sched_placer *p, const struct pctx *x, uint32_t n,
 	k->rank = p->rank[n];
 	k->l1 = k->l2 = 0;
 	if (p->st->crs == SCHED_CRS_STATIC) {
+		/* by resources only: equal resources tie on the name */
+		k->count = 0;
 		double cpu = p->cpu[n] + (self ? 0 : x->c->cpu);
 		double mem = p->mem[n] + (self ? 0 : (double)x->c->mem);
 		double fc = node->cpu > 0 ? cpu / node->cpu : 0;
@@ -627,7 +629,7 @@ uint32_t sched_place(struct sched_placer *p, uint32_t svc, enum sched_pref pref,
 		ex->chosen = x.cur;
 		ex->remaining = 1;
 		ex->soft_violations = k.soft;
-		ex->load = p->st->crs == SCHED_CRS_STATIC ? k.l1 : k.count;
+		ex->load = p->st->crs == SCHED_CRS_STATIC ? k.l1 : k.count - 1;
 		return x.cur;
 	}
 	n_cand = collect(p, &x, ex);
@@ -644,7 +646,8 @@ uint32_t sched_place(struct sched_placer *p, uint32_t svc, enum sched_pref pref,
 	if (chosen != SCHED_NONE) {
 		ex->chosen = chosen;
 		ex->soft_violations = best.soft;
-		ex->load = p->st->crs == SCHED_CRS_STATIC ? best.l1 : best.count;
+		ex->load = p->st->crs == SCHED_CRS_STATIC ? best.l1
+							   : best.count - 1;
 	}
 	return chosen;
 }

@@ -271,7 +271,10 @@ struct sched_rules {
 
 /* What the leader observed about a node (index as in the state). */
 struct sched_node_obs {
-	bool online;	     /* holds a valid lease */
+	bool online;	     /* holds a valid lease (or the grace period of a
+			      * new leader, see fencing.h) */
+	bool renewed;	     /* renewed with this leader: may come back */
+	bool expired;	     /* no valid lease: it must be self-fencing */
 	bool fence_done;     /* fencing says the node is safe (see fencing.h) */
 	bool fence_by_agent; /* ... because an external fence confirmed it */
 	uint64_t lease_age_ms;		/* evidence for the event */

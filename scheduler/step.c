@@ -158,27 +158,28 @@ static bool node_one(struct sched_work *w, uint32_t n, uint32_t fenceable)
 		else if (maint)
 			node_set(w, n, SCHED_NODE_MAINTENANCE,
 				 SCHED_R_MAINT_ENTER, 0);
-		if (ns->state != SCHED_NODE_UNKNOWN || fenceable == 0)
+		if (ns->state != SCHED_NODE_UNKNOWN || fenceable == 0 ||
+		    !o->expired)
 			break;
 		/* lost while running services: mark for fencing at once */
 		__attribute__((fallthrough));
 	case SCHED_NODE_UNKNOWN:
-		if (o->online)
+		if (o->online && o->renewed)
 			node_set(w, n,
 				 maint ? SCHED_NODE_MAINTENANCE
 				       : SCHED_NODE_ONLINE,
 				 SCHED_R_NODE_ONLINE, 0);
-		else if (fenceable > 0)
+		else if (fenceable > 0 && o->expired)
 			node_set(w, n, SCHED_NODE_FENCE, SCHED_R_FENCE_NEEDED,
 				 fenceable);
 		break;
 	case SCHED_NODE_MAINTENANCE:
-		if (!o->online && fenceable > 0)
+		if (o->expired && fenceable > 0)
 			node_set(w, n, SCHED_NODE_FENCE, SCHED_R_FENCE_NEEDED,
 				 fenceable);
 		else if (!maint)
 			node_set(w, n,
-				 o->online ? SCHED_NODE_ONLINE
+				 o->online && o->renewed ? SCHED_NODE_ONLINE
 					   : SCHED_NODE_UNKNOWN,
 				 SCHED_R_MAINT_LEAVE, 0);
 		break;
