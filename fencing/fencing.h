@@ -111,7 +111,6 @@ enum fencing_verdict {
 enum fencing_basis {
 	FENCING_BASIS_RENEWAL,	/* counted from the node's last renewal */
 	FENCING_BASIS_ELECTION, /* no renewal yet: from this leader's election */
-	FENCING_BASIS_AGENT,	/* fence agent confirmation */
 };
 
 /* A decision with its evidence, for the event log. */
@@ -123,6 +122,7 @@ struct fencing_decision {
 	uint64_t lease_age_ms; /* now - since */
 	uint64_t expired_ms;   /* since + lease */
 	uint64_t safe_ms;      /* since + lease + margin */
+	uint64_t confirmed_ms; /* CONFIRMED: when the fence agent confirmed */
 };
 
 /*

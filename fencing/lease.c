@@ -110,9 +110,10 @@ void fencing_peer_check(const struct fencing_config *c,
 	ret->lease_age_ms = sub_sat(now_ms, since);
 	ret->expired_ms = add_sat(since, c->lease_ms);
 	ret->safe_ms = add_sat(ret->expired_ms, c->margin_ms);
+	ret->confirmed_ms = 0;
 	if (p->confirmed && (!p->renewed || p->confirmed_ms >= p->renew_ms)) {
 		ret->verdict = FENCING_CONFIRMED;
-		ret->basis = FENCING_BASIS_AGENT;
+		ret->confirmed_ms = p->confirmed_ms;
 	} else if (now_ms < ret->expired_ms) {
 		ret->verdict = FENCING_ALIVE;
 	} else if (now_ms < ret->safe_ms) {
@@ -173,15 +174,19 @@ const char *fencing_self_action_str(enum fencing_self_action a)
 int fencing_decision_format(const struct fencing_decision *d, char *buf,
 			    size_t len)
 {
-	static const char *const basis[] = {
-		[FENCING_BASIS_RENEWAL] = "last renewal",
-		[FENCING_BASIS_ELECTION] = "leader election",
-		[FENCING_BASIS_AGENT] = "fence agent",
-	};
+	const char *basis = d->basis == FENCING_BASIS_RENEWAL
+				    ? "last renewal"
+				    : "leader election";
 
+	if (d->verdict == FENCING_CONFIRMED)
+		return snprintf(buf, len,
+				"confirmed: fence agent confirmed power-off at "
+				"%" PRIu64 " ms; lease age %" PRIu64
+				" ms since %s",
+				d->confirmed_ms, d->lease_age_ms, basis);
 	return snprintf(buf, len,
 			"%s: lease age %" PRIu64 " ms since %s, expired at %" PRIu64
 			" ms, safe at %" PRIu64 " ms",
-			fencing_verdict_str(d->verdict), d->lease_age_ms,
-			basis[d->basis], d->expired_ms, d->safe_ms);
+			fencing_verdict_str(d->verdict), d->lease_age_ms, basis,
+			d->expired_ms, d->safe_ms);
 }

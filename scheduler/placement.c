@@ -671,6 +671,7 @@ int scheduler_placer_new(const struct sched_state *st,
 	struct sched_placer *p = calloc(1, sizeof(*p));
 	struct sched_state *copy = calloc(1, sizeof(*copy));
 	struct sched_status *svc = NULL;
+	struct sched_compiled rc;
 	bool *elig = NULL;
 	uint32_t i;
 
@@ -685,12 +686,14 @@ int scheduler_placer_new(const struct sched_state *st,
 		goto nomem_copy;
 	for (i = 0; i < st->n_svcs; i++)
 		svc[i] = st->svcs[i].st;
-	if (sched_compile(&p->own_rc, rules, copy) < 0)
+	if (sched_compile(&rc, rules, copy) < 0)
 		goto nomem_copy;
-	if (sched_placer_init(p, copy, &p->own_rc, svc) < 0) {
-		sched_compiled_close(&p->own_rc);
+	if (sched_placer_init(p, copy, NULL, svc) < 0) {
+		sched_compiled_close(&rc);
 		goto nomem_copy;
 	}
+	p->own_rc = rc; /* init does not read the rules */
+	p->rc = &p->own_rc;
 	p->owns = true;
 	p->own_st = copy;
 	for (i = 0; i < st->n_nodes; i++)

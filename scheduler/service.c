@@ -149,6 +149,23 @@ static bool next_request_start(struct sched_work *w, uint32_t i)
 			      SCHED_R_PLACED, &ex);
 		return true;
 	}
+	if (node_fencing(w, s->node)) {
+		sched_svc_set(w, i, SCHED_SVC_FENCE, s->node, SCHED_NONE,
+			      SCHED_R_FENCE_NEEDED, NULL);
+		return true;
+	}
+	/*
+	 * Start where it is (it may already run there) unless the rules say
+	 * otherwise; the started state then moves it in this same step, before
+	 * any agent sees it. Never start it where it breaks a hard rule and
+	 * nowhere else fits, nor on a node that has not renewed its lease yet.
+	 */
+	to = sched_place(&w->pl, i, SCHED_PREF_STAY, SCHED_NONE, &ex);
+	if (to == SCHED_NONE) {
+		if (!sched_node_usable(w, s->node))
+			return false;
+		return note(w, i, SCHED_R_NO_NODE, &ex);
+	}
 	why = s->why.reason == SCHED_R_NEW ? SCHED_R_NEW : SCHED_R_REQUEST;
 	sched_svc_set(w, i, SCHED_SVC_STARTED, s->node, SCHED_NONE, why, NULL);
 	return true;

@@ -116,6 +116,27 @@ static int try_move(struct sim *s, struct sim_res *r, uint32_t n,
 			 how, r->sid, name_of(s, to));
 		return -EHOSTUNREACH;
 	}
+	/*
+	 * A live migration starts the VM on the target: its agent must accept
+	 * it first, and does so only with a valid lease and after arming its
+	 * watchdog, so a VM never runs on a node that cannot fence itself. A
+	 * hung agent does not answer: the migration times out.
+	 */
+	if (live && (s->nodes[to].hung ||
+		     !fencing_lease_valid(&s->fc, &s->nodes[to].lease,
+					  s->now_ms))) {
+		sim_logf(s, name_of(s, n), "agent: migrate %s to '%s' failed: "
+					   "target agent did not accept",
+			 r->sid, name_of(s, to));
+		return -ETIMEDOUT;
+	}
+	if (live && !s->nodes[to].wd_armed) {
+		s->nodes[to].wd_armed = true;
+		s->nodes[to].wd_fed_ms = s->now_ms;
+		sim_logf(s, name_of(s, to), "agent: watchdog armed for incoming "
+					    "%s",
+			 r->sid);
+	}
 	if (r->lock[0] || (r->fa && r->fa_migrate > 0 && fa_applies(s, r, n) &&
 			   r->migrate_fails < r->fa_migrate)) {
 		if (!r->lock[0])
@@ -282,13 +303,15 @@ void sim_agent_iter(struct sim *s, uint32_t n)
 		node->mode = node->shutdown ? node->want : SCHED_AGENT_ACTIVE;
 	if (node->shutdown && shutting_down(s, n))
 		return;
-	for (i = 0; i < s->st.n_svcs; i++)
-		exec(s, n, i, false);
+	/* armed before anything may start here */
 	if (!node->wd_armed && (assigned_active(s, n) || runs_ha(s, n))) {
 		node->wd_armed = true;
 		node->wd_fed_ms = s->now_ms;
 		sim_logf(s, node->name, "agent: watchdog armed");
-	} else if (node->wd_armed && !assigned_active(s, n) && !runs_ha(s, n)) {
+	}
+	for (i = 0; i < s->st.n_svcs; i++)
+		exec(s, n, i, false);
+	if (node->wd_armed && !assigned_active(s, n) && !runs_ha(s, n)) {
 		node->wd_armed = false;
 		sim_logf(s, node->name, "agent: idle, watchdog closed");
 	}

@@ -59,6 +59,15 @@ static int node_cmd(struct sim *s, uint32_t n, const char *what,
 		sim_logf(s, node->name, "hardware: network %s", on ? "on" : "off");
 		return 0;
 	}
+	if (strcmp(what, "hang") == 0 || strcmp(what, "resume") == 0) {
+		/* our extension: the agent stops (SIGSTOP) or resumes */
+		if (node->power) {
+			node->hung = what[0] == 'h';
+			sim_logf(s, node->name, "hardware: agent %s",
+				 node->hung ? "hung" : "resumed");
+		}
+		return 0;
+	}
 	if (strcmp(what, "reboot") == 0 || strcmp(what, "shutdown") == 0) {
 		bool reboot = what[0] == 'r';
 
@@ -226,7 +235,8 @@ int sim_command(struct sim *s, const char *cmd)
 		return -EINVAL;
 	if (strcmp(a[0], "power") == 0 || strcmp(a[0], "network") == 0)
 		return n == 3 ? node_cmd(s, node, a[0], a[2]) : -EINVAL;
-	if (strcmp(a[0], "reboot") == 0 || strcmp(a[0], "shutdown") == 0)
+	if (strcmp(a[0], "reboot") == 0 || strcmp(a[0], "shutdown") == 0 ||
+	    strcmp(a[0], "hang") == 0 || strcmp(a[0], "resume") == 0)
 		return n == 2 ? node_cmd(s, node, a[0], NULL) : -EINVAL;
 	return -EINVAL; /* not modelled: fail loudly */
 }

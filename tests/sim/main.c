@@ -2,10 +2,12 @@
  * hx-sim: runs a Proxmox VE HA regression scenario directory through the
  * real scheduler and fencing code on a virtual clock.
  *
- *   hx-sim [--final] [--seed N] [--legacy] [--why SID] DIR
+ *   hx-sim [--final] [--seed N] [--legacy] [--why SID] [--chaos N] DIR
  *
  * Without --final it prints the event log; with --final only the FINAL
- * block of FORMAT.md. Exit status: 0 done, 1 bad input or failure,
+ * block of FORMAT.md. --chaos N appends N random fault batches (network
+ * and power cuts, reboots, shutdowns, hung agents; seeded by --seed) and a
+ * final one that brings every node back. Exit status: 0 done, 1 bad input or failure,
  * 3 a safety invariant was violated (a resource started while running
  * elsewhere, or recovered while its node still ran it).
  */
@@ -66,7 +68,7 @@ void sim_print_final(struct sim *s, FILE *out)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: hx-sim [--final] [--seed N] [--legacy] [--why SID] "
-		   "DIR\n");
+		   "[--chaos N] DIR\n");
 }
 
 int main(int argc, char **argv)
@@ -76,12 +78,14 @@ int main(int argc, char **argv)
 		{"seed", required_argument, NULL, 's'},
 		{"legacy", no_argument, NULL, 'l'},
 		{"why", required_argument, NULL, 'w'},
+		{"chaos", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct sim s;
 	const char *why = NULL;
 	bool final = false, legacy = false;
+	unsigned long chaos = 0;
 	char *end;
 	int c, r;
 
@@ -90,7 +94,7 @@ int main(int argc, char **argv)
 	scheduler_rules_init(&s.rules);
 	scheduler_plan_init(&s.plan);
 	fencing_config_default(&s.fc);
-	while ((c = getopt_long(argc, argv, "fs:lw:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fs:lw:c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			final = true;
@@ -109,6 +113,15 @@ int main(int argc, char **argv)
 		case 'w':
 			why = optarg;
 			break;
+		case 'c':
+			errno = 0;
+			chaos = strtoul(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || chaos > 10000) {
+				fprintf(stderr, "hx-sim: bad chaos '%s'\n",
+					optarg);
+				return 1;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -123,6 +136,9 @@ int main(int argc, char **argv)
 	}
 	s.log = final ? NULL : stdout;
 	r = sim_load(&s, argv[optind], legacy);
+	s.prng = s.seed;
+	if (r == 0 && chaos > 0)
+		r = sim_chaos(&s, (unsigned)chaos);
 	if (r == 0)
 		r = sim_run(&s);
 	if (r == 0 && final)

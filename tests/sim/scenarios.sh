@@ -52,6 +52,42 @@ run_one() { # name label args...
 	fi
 }
 
+# expected-log (our scenarios): checks on the event log of the default run,
+# one per line: "has: RE", "never: RE", "before: RE1 :: RE2" (the first line
+# matching RE1 comes before the first matching RE2). grep -E syntax.
+check_log() { # name
+	local name=$1 log=$tmp/log line a b la lb bad=0
+	[ -f "$dir/$name/expected-log" ] || return 0
+	"$sim" "$dir/$name" >"$log" 2>&1
+	while IFS= read -r line; do
+		case "$line" in
+		has:*)
+			grep -qE -- "${line#has: }" "$log" ||
+				{ echo "    log lacks: ${line#has: }"; bad=1; } ;;
+		never:*)
+			! grep -qE -- "${line#never: }" "$log" ||
+				{ echo "    log has: ${line#never: }"; bad=1; } ;;
+		before:*)
+			a=${line#before: }; b=${a#* :: }; a=${a% :: *}
+			la=$(grep -nE -- "$a" "$log" | head -1 | cut -d: -f1)
+			lb=$(grep -nE -- "$b" "$log" | head -1 | cut -d: -f1)
+			if [ -z "$la" ] || [ -z "$lb" ] || [ "$la" -ge "$lb" ]; then
+				echo "    not in order: '$a' (line ${la:-none})" \
+					"before '$b' (line ${lb:-none})"
+				bad=1
+			fi ;;
+		"" | \#*) ;;
+		*) echo "    bad expected-log line: $line"; bad=1 ;;
+		esac
+	done <"$dir/$name/expected-log"
+	if [ $bad = 0 ]; then
+		pass=$((pass + 1)); echo "PASS: $name (log)"
+	else
+		fail=$((fail + 1)); failed="$failed $name(log)"
+		echo "FAIL: $name (log)"
+	fi
+}
+
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
 	for d in "$dir"/test-*/; do names+=("$(basename "$d")"); done
@@ -62,6 +98,7 @@ if [ ${#names[@]} -eq 0 ]; then
 fi
 for name in "${names[@]}"; do
 	run_one "$name" "$name"
+	check_log "$name"
 	# a second seed changes leader elections; outcomes must not change
 	run_one "$name" "$name --seed 7" --seed 7
 	if [ -d "$dir/$name/legacy-groups" ]; then

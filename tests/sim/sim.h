@@ -50,6 +50,7 @@ struct sim_node {
 	bool refused;		   /* last renewal was refused */
 	bool power_on_next;	   /* reboot: power on at the next tick */
 	bool fence_pending;	   /* fence agent about to power it off */
+	bool hung;		   /* agent stopped (SIGSTOP), VMs go on */
 };
 
 /* An admin command waiting for a leader, by names. */
@@ -112,6 +113,14 @@ void sim_power_off(struct sim *s, uint32_t n, const char *why);
 bool sim_connected(const struct sim *s, uint32_t a, uint32_t b);
 /* cmd.c: one command of a cmdlist batch. Returns 0 or -EINVAL. */
 int sim_command(struct sim *s, const char *cmd);
+
+/* chaos.c: appends @batches random hardware batches to the cmdlist,
+ * then one that brings every node back. */
+int sim_chaos(struct sim *s, unsigned batches);
+/* chaos.c: safety checks after every tick (anti-affinity of running
+ * resources); counts violations. */
+void sim_check(struct sim *s);
+uint64_t sim_rand(struct sim *s);
 
 /* agent.c: one iteration of node @n's agent. */
 void sim_agent_iter(struct sim *s, uint32_t n);

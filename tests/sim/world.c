@@ -71,6 +71,7 @@ void sim_power_off(struct sim *s, uint32_t n, const char *why)
 	node->shutdown = false;
 	node->fence_pending = false;
 	node->refused = false;
+	node->hung = false;
 	for (i = 0; i < s->n_res; i++) {
 		if (s->res[i].running_on == n)
 			s->res[i].running_on = SCHED_NONE;
@@ -107,7 +108,7 @@ static void watchdogs(struct sim *s)
 	}
 }
 
-static uint64_t prng_next(struct sim *s)
+uint64_t sim_rand(struct sim *s)
 {
 	/* splitmix64: small, seedable, identical everywhere */
 	uint64_t z = (s->prng += 0x9e3779b97f4a7c15ull);
@@ -125,13 +126,13 @@ static void elect(struct sim *s)
 	for (n = 0; n < s->n_nodes && n < 64; n++) {
 		bool fencing = s->st.nodes[n].st.state == SCHED_NODE_FENCE;
 
-		if (member(s, n) && s->nodes[n].agent_up)
+		if (member(s, n) && s->nodes[n].agent_up && !s->nodes[n].hung)
 			cand[fencing][nc[fencing]++] = n;
 	}
 	pool = nc[0] > 0 ? 0 : 1;
 	if (nc[pool] == 0)
 		return;
-	pick = s->seed == 0 ? 0 : (uint32_t)(prng_next(s) % nc[pool]);
+	pick = s->seed == 0 ? 0 : (uint32_t)(sim_rand(s) % nc[pool]);
 	s->leader = cand[pool][pick];
 	s->elected_ms = s->now_ms;
 	s->term++;
@@ -146,7 +147,8 @@ static void leadership(struct sim *s)
 	uint32_t l = s->leader;
 
 	if (l != SCHED_NONE &&
-	    (!member(s, l) || !quorate(s) || !s->nodes[l].agent_up)) {
+	    (!member(s, l) || !quorate(s) || !s->nodes[l].agent_up ||
+	     s->nodes[l].hung)) {
 		sim_logf(s, s->nodes[l].name, "leader: lost (term %u)", s->term);
 		s->leader = SCHED_NONE;
 		s->leader_lost_ms = s->now_ms;
@@ -336,7 +338,6 @@ int sim_run(struct sim *s)
 
 	s->leader = SCHED_NONE;
 	s->last_master = SCHED_NONE;
-	s->prng = s->seed;
 	s->next_batch_ms = SIM_FIRST_BATCH_MS;
 	s->peers = calloc(s->n_nodes, sizeof(*s->peers));
 	s->fenced = calloc(s->n_nodes, sizeof(*s->fenced));
@@ -364,8 +365,10 @@ int sim_run(struct sim *s)
 			}
 		}
 		for (n = 0; n < s->n_nodes; n++)
-			if (s->nodes[n].power && s->nodes[n].agent_up)
+			if (s->nodes[n].power && s->nodes[n].agent_up &&
+			    !s->nodes[n].hung)
 				sim_agent_iter(s, n);
+		sim_check(s);
 	}
 	fprintf(stderr, "hx-sim: simulation did not end\n");
 	return -ETIMEDOUT;
