@@ -70,6 +70,13 @@ struct sched_placer {
 	uint32_t *count;     /* services counted per node */
 	double *cpu;	     /* demand placed per node */
 	double *mem;
+	/* the same in name-rank order, for the full scan (scan.c) */
+	uint32_t *by_rank; /* rank -> node */
+	uint32_t *f_cnt;   /* count, UINT32_MAX when not eligible */
+	double *f_cpu, *f_mem;
+	double *f_invc, *f_invm; /* 1 / capacity, 0 when unknown */
+	double *f_capm;		 /* memory capacity: +inf unknown, -inf not
+				  * eligible */
 	/* scratch, valid for one call (stamped with epoch) */
 	uint32_t epoch;
 	uint32_t *st_na, *st_neg, *st_pos, *st_soft, *st_try;
@@ -80,6 +87,7 @@ struct sched_placer {
 	uint32_t *soft_pw;  /* soft positive partners on the node */
 	uint32_t *cand;
 	uint32_t *pos_list; /* nodes with a positive weight */
+	uint32_t *block;    /* nodes masked for one scan */
 	/* ownership for the public API */
 	struct sched_state *own_st;
 	struct sched_compiled own_rc;
@@ -101,6 +109,30 @@ uint32_t sched_place(struct sched_placer *p, uint32_t svc, enum sched_pref pref,
 /* Returns -1 when service @svc may move to @node, else the sched_filter
  * that forbids it. */
 int sched_place_check(struct sched_placer *p, uint32_t svc, uint32_t node);
+
+/* Refreshes the rank-ordered mirror of node @n. */
+void sched_placer_mirror(struct sched_placer *p, uint32_t n);
+
+/*
+ * Static-mode score of a node with @cpu and @mem in use (demand included)
+ * and inverse capacities: *q1 the larger of the CPU and memory fractions,
+ * *q2 their sum, both quantised to 2^-32 so that equal loads tie exactly
+ * whatever the arithmetic path.
+ */
+void sched_static_key(double cpu, double mem, double invc, double invm,
+		      uint64_t *q1, uint64_t *q2);
+
+/* A full scan over all eligible nodes but @block (scan.c). */
+struct sched_scan {
+	const uint32_t *block; /* nodes to skip (may repeat) */
+	uint32_t n_block;
+	uint32_t self[2];    /* nodes already counting the service */
+	double cpu, mem;     /* the service's demand */
+	uint32_t cap_fail;   /* out: eligible nodes without room */
+	uint64_t k1, k2;     /* out: key of the best node */
+};
+/* Returns the best node by (load, name) or SCHED_NONE. */
+uint32_t sched_scan_best(struct sched_placer *p, struct sched_scan *sc);
 
 /* Nodes a status occupies: *src where it is, *tgt where it goes. Returns
  * true when it counts as load. */

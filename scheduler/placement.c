@@ -64,131 +64,6 @@ bool sched_footprint(const struct sched_status *s, uint32_t *src,
 	}
 }
 
-/* ---- setup ---- */
-
-static int cmp_rank(const void *a, const void *b, void *data)
-{
-	const struct sched_state *st = data;
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return strcmp(st->nodes[x].name, st->nodes[y].name);
-}
-
-int sched_placer_init(struct sched_placer *p, const struct sched_state *st,
-		      const struct sched_compiled *rc, struct sched_status *svc)
-{
-	size_t n = st->n_nodes ? st->n_nodes : 1;
-	uint32_t i, *order;
-
-	memset(p, 0, sizeof(*p));
-	p->st = st;
-	p->rc = rc;
-	p->svc = svc;
-	p->n_nodes = st->n_nodes;
-	p->eligible = calloc(n, sizeof(*p->eligible));
-	p->live = calloc(n, sizeof(*p->live));
-	p->rank = calloc(n, sizeof(*p->rank));
-	p->count = calloc(n, sizeof(*p->count));
-	p->cpu = calloc(n, sizeof(*p->cpu));
-	p->mem = calloc(n, sizeof(*p->mem));
-	p->st_na = calloc(n, sizeof(uint32_t));
-	p->st_neg = calloc(n, sizeof(uint32_t));
-	p->st_pos = calloc(n, sizeof(uint32_t));
-	p->st_soft = calloc(n, sizeof(uint32_t));
-	p->st_try = calloc(n, sizeof(uint32_t));
-	p->na_prio = calloc(n, sizeof(*p->na_prio));
-	p->neg_flags = calloc(n, sizeof(*p->neg_flags));
-	p->pos_w = calloc(n, sizeof(*p->pos_w));
-	p->soft_pen = calloc(n, sizeof(*p->soft_pen));
-	p->soft_pw = calloc(n, sizeof(*p->soft_pw));
-	p->cand = calloc(n, sizeof(*p->cand));
-	p->pos_list = calloc(n, sizeof(*p->pos_list));
-	order = calloc(n, sizeof(*order));
-	if (!p->eligible || !p->live || !p->rank || !p->count || !p->cpu ||
-	    !p->mem || !p->st_na || !p->st_neg || !p->st_pos || !p->st_soft ||
-	    !p->st_try || !p->na_prio || !p->neg_flags || !p->pos_w ||
-	    !p->soft_pen || !p->soft_pw || !p->cand || !p->pos_list || !order) {
-		free(order);
-		sched_placer_close(p);
-		return -ENOMEM;
-	}
-	for (i = 0; i < st->n_nodes; i++)
-		order[i] = i;
-	qsort_r(order, st->n_nodes, sizeof(*order), cmp_rank, (void *)st);
-	for (i = 0; i < st->n_nodes; i++)
-		p->rank[order[i]] = i;
-	free(order);
-	for (i = 0; i < st->n_svcs; i++)
-		sched_placer_account(p, i, &svc[i], 1);
-	return 0;
-}
-
-void sched_placer_close(struct sched_placer *p)
-{
-	if (p == NULL)
-		return;
-	free(p->eligible);
-	free(p->live);
-	free(p->rank);
-	free(p->count);
-	free(p->cpu);
-	free(p->mem);
-	free(p->st_na);
-	free(p->st_neg);
-	free(p->st_pos);
-	free(p->st_soft);
-	free(p->st_try);
-	free(p->na_prio);
-	free(p->neg_flags);
-	free(p->pos_w);
-	free(p->soft_pen);
-	free(p->soft_pw);
-	free(p->cand);
-	free(p->pos_list);
-	if (p->owns) {
-		free(p->svc);
-		sched_compiled_close(&p->own_rc);
-		scheduler_state_close(p->own_st);
-		free(p->own_st);
-	}
-	memset(p, 0, sizeof(*p));
-}
-
-void sched_placer_set_eligible(struct sched_placer *p, const bool *elig)
-{
-	uint32_t i;
-
-	p->n_live = 0;
-	p->considered = 0;
-	for (i = 0; i < p->n_nodes; i++) {
-		p->eligible[i] = elig[i];
-		if (elig[i])
-			p->live[p->n_live++] = i;
-		if (p->st->nodes[i].st.state != SCHED_NODE_GONE)
-			p->considered++;
-	}
-}
-
-void sched_placer_account(struct sched_placer *p, uint32_t i,
-			  const struct sched_status *s, int sign)
-{
-	const struct sched_service *c = &p->st->svcs[i];
-	uint32_t src, tgt, at[2];
-	int k;
-
-	if (!sched_footprint(s, &src, &tgt))
-		return;
-	at[0] = src;
-	at[1] = tgt;
-	for (k = 0; k < 2; k++) {
-		if (at[k] == SCHED_NONE || at[k] >= p->n_nodes)
-			continue;
-		p->count[at[k]] += (uint32_t)sign;
-		p->cpu[at[k]] += sign * c->cpu;
-		p->mem[at[k]] += sign * (double)c->mem;
-	}
-}
-
 /* ---- one placement ---- */
 
 struct pctx {
@@ -202,7 +77,9 @@ struct pctx {
 	bool has_pos;
 	uint32_t n_pos;
 	bool has_soft;
+	bool has_sneg;	      /* soft negative partners are placed */
 	uint32_t soft_placed; /* soft positive partners placed anywhere */
+	uint32_t n_neg;	      /* nodes in p->block[0..n_neg) */
 	uint32_t epoch;
 };
 
@@ -232,14 +109,15 @@ static void mark_na(struct sched_placer *p, struct pctx *x)
 	}
 }
 
-static void neg_mark(struct sched_placer *p, uint32_t n, uint8_t flags,
-		     uint32_t epoch)
+static void neg_mark(struct sched_placer *p, struct pctx *x, uint32_t n,
+		     uint8_t flags)
 {
 	if (n == SCHED_NONE || n >= p->n_nodes)
 		return;
-	if (p->st_neg[n] != epoch) {
-		p->st_neg[n] = epoch;
+	if (p->st_neg[n] != x->epoch) {
+		p->st_neg[n] = x->epoch;
 		p->neg_flags[n] = 0;
+		p->block[x->n_neg++] = n;
 	}
 	p->neg_flags[n] |= flags;
 }
@@ -257,10 +135,10 @@ static void mark_neg(struct sched_placer *p, struct pctx *x)
 
 			sched_footprint(&p->svc[rc->grp_mem[m]], &src, &tgt);
 			if (tgt == SCHED_NONE) {
-				neg_mark(p, src, NEG_STAY | NEG_CHOOSE, x->epoch);
+				neg_mark(p, x, src, NEG_STAY | NEG_CHOOSE);
 			} else {
-				neg_mark(p, src, NEG_CHOOSE, x->epoch);
-				neg_mark(p, tgt, NEG_STAY | NEG_CHOOSE, x->epoch);
+				neg_mark(p, x, src, NEG_CHOOSE);
+				neg_mark(p, x, tgt, NEG_STAY | NEG_CHOOSE);
 			}
 		}
 	}
@@ -322,10 +200,13 @@ static void mark_soft(struct sched_placer *p, struct pctx *x)
 	uint32_t k, src, tgt;
 
 	x->soft_placed = 0;
+	x->has_sneg = false;
 	for (k = rc->sneg_start[x->svc]; k < rc->sneg_start[x->svc + 1]; k++) {
 		sched_footprint(&p->svc[rc->sneg[k]], &src, &tgt);
 		soft_at(p, x, src, false);
 		soft_at(p, x, tgt, false);
+		x->has_sneg = x->has_sneg || src != SCHED_NONE ||
+			      tgt != SCHED_NONE;
 	}
 	for (k = rc->spos_start[x->svc]; k < rc->spos_start[x->svc + 1]; k++) {
 		sched_footprint(&p->svc[rc->spos[k]], &src, &tgt);
@@ -488,7 +369,7 @@ static int stay_check(struct sched_placer *p, const struct pctx *x)
 
 struct key {
 	uint32_t soft;
-	double l1, l2;
+	uint64_t l1, l2;
 	uint32_t count;
 	uint32_t rank;
 };
@@ -510,14 +391,19 @@ static void node_key(struct sched_placer *p, const struct pctx *x, uint32_t n,
 	if (p->st->crs == SCHED_CRS_STATIC) {
 		/* by resources only: equal resources tie on the name */
 		k->count = 0;
-		double cpu = p->cpu[n] + (self ? 0 : x->c->cpu);
-		double mem = p->mem[n] + (self ? 0 : (double)x->c->mem);
-		double fc = node->cpu > 0 ? cpu / node->cpu : 0;
-		double fm = node->mem > 0 ? mem / (double)node->mem : 0;
-
-		k->l1 = fc > fm ? fc : fm;
-		k->l2 = fc + fm;
+		sched_static_key(p->cpu[n] + (self ? 0 : x->c->cpu),
+				 p->mem[n] + (self ? 0 : (double)x->c->mem),
+				 node->cpu > 0 ? 1.0 / node->cpu : 0,
+				 node->mem > 0 ? 1.0 / (double)node->mem : 0,
+				 &k->l1, &k->l2);
 	}
+}
+
+static double key_load(const struct sched_placer *p, const struct key *k)
+{
+	if (p->st->crs == SCHED_CRS_STATIC)
+		return (double)k->l1 / 4294967296.0;
+	return k->count - 1;
 }
 
 static bool key_less(const struct key *a, const struct key *b)
@@ -533,29 +419,20 @@ static bool key_less(const struct key *a, const struct key *b)
 	return a->rank < b->rank;
 }
 
+/* Filters the nodes of @list into p->cand; counts the rejections. */
 static uint32_t collect(struct sched_placer *p, const struct pctx *x,
+			const uint32_t *list, uint32_t total,
 			struct sched_explain *ex)
 {
-	uint32_t k, n_cand = 0, total;
-	const uint32_t *list;
+	uint32_t k, n_cand = 0;
 
-	if (x->na != NULL && x->na->strict) {
-		list = x->na->nodes;
-		total = x->na->n;
-		ex->filtered[SCHED_F_NODE_AFFINITY] = p->considered > total
-							      ? p->considered - total
-							      : 0;
-	} else {
-		list = p->live;
-		total = p->n_live;
-		ex->filtered[SCHED_F_OFFLINE] = p->considered - p->n_live;
-	}
 	for (k = 0; k < total; k++) {
 		uint32_t n = list[k];
 		int f = node_filter(p, x, n, false);
 
 		if (f >= 0) {
-			ex->filtered[f]++;
+			if (f != SCHED_F_OFFLINE)
+				ex->filtered[f]++;
 			continue;
 		}
 		p->cand[n_cand++] = n;
@@ -604,40 +481,18 @@ static uint32_t keep_top_pos(struct sched_placer *p, const struct pctx *x,
 	return out;
 }
 
-uint32_t sched_place(struct sched_placer *p, uint32_t svc, enum sched_pref pref,
-		     uint32_t cur, struct sched_explain *ex)
+/* Best of the candidates in p->cand after the class and group filters. */
+static uint32_t pick(struct sched_placer *p, const struct pctx *x,
+		     uint32_t n_cand, struct sched_explain *ex)
 {
-	struct pctx x;
 	struct key best, k;
-	uint32_t i, n_cand, chosen = SCHED_NONE;
+	uint32_t i, chosen = SCHED_NONE;
 
-	setup(p, &x, svc, pref, cur);
-	memset(ex, 0, sizeof(*ex));
-	ex->reason = SCHED_R_PLACED;
-	ex->from = x.cur;
-	ex->chosen = SCHED_NONE;
-	ex->considered = p->considered;
-	ex->rejected = SCHED_F__COUNT;
-	if (pref == SCHED_PREF_STAY) {
-		int f = stay_check(p, &x);
-
-		if (f >= 0)
-			ex->rejected = (uint32_t)f;
-	}
-	if (pref == SCHED_PREF_STAY && ex->rejected == SCHED_F__COUNT) {
-		node_key(p, &x, x.cur, &k);
-		ex->chosen = x.cur;
-		ex->remaining = 1;
-		ex->soft_violations = k.soft;
-		ex->load = p->st->crs == SCHED_CRS_STATIC ? k.l1 : k.count - 1;
-		return x.cur;
-	}
-	n_cand = collect(p, &x, ex);
-	n_cand = keep_top_prio(p, &x, n_cand, ex);
-	n_cand = keep_top_pos(p, &x, n_cand, ex);
+	n_cand = keep_top_prio(p, x, n_cand, ex);
+	n_cand = keep_top_pos(p, x, n_cand, ex);
 	ex->remaining = n_cand;
 	for (i = 0; i < n_cand; i++) {
-		node_key(p, &x, p->cand[i], &k);
+		node_key(p, x, p->cand[i], &k);
 		if (chosen == SCHED_NONE || key_less(&k, &best)) {
 			best = k;
 			chosen = p->cand[i];
@@ -646,10 +501,129 @@ uint32_t sched_place(struct sched_placer *p, uint32_t svc, enum sched_pref pref,
 	if (chosen != SCHED_NONE) {
 		ex->chosen = chosen;
 		ex->soft_violations = best.soft;
-		ex->load = p->st->crs == SCHED_CRS_STATIC ? best.l1
-							   : best.count - 1;
+		ex->load = key_load(p, &best);
 	}
 	return chosen;
+}
+
+/* Live nodes outside @list, counted as filtered by @f. */
+static void outside(struct sched_placer *p, const uint32_t *list,
+		    uint32_t total, enum sched_filter f,
+		    struct sched_explain *ex)
+{
+	uint32_t k, live = 0;
+
+	for (k = 0; k < total; k++)
+		live += p->eligible[list[k]];
+	ex->filtered[f] += p->n_live - live;
+}
+
+/*
+ * Any eligible node may do: mask the nodes the hard filters (and soft
+ * anti-affinity) exclude and scan. Returns SCHED_NONE with *ret_retry set
+ * when only the soft rules left no node, for the generic path.
+ */
+static uint32_t full_scan(struct sched_placer *p, const struct pctx *x,
+			  struct sched_explain *ex, bool *ret_retry)
+{
+	const struct sched_status *s = &p->svc[x->svc];
+	struct sched_scan sc = {.block = p->block};
+	uint32_t k, n = x->n_neg, chosen, blocked = 0;
+
+	*ret_retry = false;
+	for (k = 0; k < x->n_neg; k++)
+		if (p->eligible[p->block[k]])
+			ex->filtered[SCHED_F_ANTI_AFFINITY]++;
+	for (k = 0; x->pref == SCHED_PREF_NEXT && k < s->n_failed &&
+		    k < SCHED_FAILED_MAX;
+	     k++) {
+		uint32_t f = s->failed[k];
+
+		if (f >= p->n_nodes || p->st_try[f] != x->epoch)
+			continue;
+		p->st_try[f] = 0; /* count each once */
+		if (p->eligible[f] && p->st_neg[f] != x->epoch) {
+			ex->filtered[SCHED_F_TRIED]++;
+			p->block[n++] = f;
+		}
+	}
+	for (k = 0; x->has_sneg && k < p->n_nodes; k++)
+		if (p->st_soft[k] == x->epoch && p->soft_pen[k] > 0)
+			p->block[n++] = k, blocked++;
+	sc.n_block = n;
+	sc.self[0] = x->self_counts ? x->self_src : SCHED_NONE;
+	sc.self[1] = x->self_counts ? x->self_tgt : SCHED_NONE;
+	sc.cpu = x->c->cpu;
+	sc.mem = (double)x->c->mem;
+	chosen = sched_scan_best(p, &sc);
+	ex->filtered[SCHED_F_CAPACITY] = sc.cap_fail;
+	if (chosen == SCHED_NONE) {
+		*ret_retry = blocked > 0;
+		return SCHED_NONE;
+	}
+	ex->remaining = p->n_live - ex->filtered[SCHED_F_ANTI_AFFINITY] -
+			ex->filtered[SCHED_F_TRIED] - sc.cap_fail;
+	ex->chosen = chosen;
+	ex->load = p->st->crs == SCHED_CRS_STATIC
+			   ? (double)sc.k1 / 4294967296.0
+			   : (double)sc.k1;
+	return chosen;
+}
+
+uint32_t sched_place(struct sched_placer *p, uint32_t svc, enum sched_pref pref,
+		     uint32_t cur, struct sched_explain *ex)
+{
+	struct pctx x;
+	struct key k;
+	uint32_t n_cand, chosen;
+	bool retry;
+	int f;
+
+	setup(p, &x, svc, pref, cur);
+	memset(ex, 0, sizeof(*ex));
+	ex->reason = SCHED_R_PLACED;
+	ex->from = x.cur;
+	ex->chosen = SCHED_NONE;
+	ex->considered = p->considered;
+	ex->rejected = SCHED_F__COUNT;
+	ex->filtered[SCHED_F_OFFLINE] = p->considered - p->n_live;
+	if (pref == SCHED_PREF_STAY) {
+		f = stay_check(p, &x);
+		if (f < 0) {
+			node_key(p, &x, x.cur, &k);
+			ex->chosen = x.cur;
+			ex->remaining = 1;
+			ex->soft_violations = k.soft;
+			ex->load = key_load(p, &k);
+			memset(ex->filtered, 0, sizeof(ex->filtered));
+			return x.cur;
+		}
+		ex->rejected = (uint32_t)f;
+	}
+	if (x.na != NULL && (x.na->strict || max_prio(p, &x) != INT32_MIN)) {
+		/* only the rule's nodes are candidates */
+		outside(p, x.na->nodes, x.na->n,
+			x.na->strict ? SCHED_F_NODE_AFFINITY : SCHED_F_PRIORITY,
+			ex);
+		n_cand = collect(p, &x, x.na->nodes, x.na->n, ex);
+		return pick(p, &x, n_cand, ex);
+	}
+	if (x.has_pos && max_pos(p, &x, 0, true) > 0) {
+		/* only nodes holding members of its group */
+		outside(p, p->pos_list, x.n_pos, SCHED_F_AFFINITY, ex);
+		n_cand = collect(p, &x, p->pos_list, x.n_pos, ex);
+		return pick(p, &x, n_cand, ex);
+	}
+	if (x.soft_placed == 0) {
+		chosen = full_scan(p, &x, ex, &retry);
+		if (chosen != SCHED_NONE || !retry)
+			return chosen;
+		memset(ex->filtered, 0, sizeof(ex->filtered));
+		ex->filtered[SCHED_F_OFFLINE] = p->considered - p->n_live;
+		setup(p, &x, svc, pref, cur); /* full_scan used the stamps */
+	}
+	n_cand = collect(p, &x, p->live, p->n_live, ex);
+	return pick(p, &x, n_cand, ex);
 }
 
 int sched_place_check(struct sched_placer *p, uint32_t svc, uint32_t node)
@@ -662,91 +636,3 @@ int sched_place_check(struct sched_placer *p, uint32_t svc, uint32_t node)
 	return node_filter(p, &x, node, false);
 }
 
-/* ---- public API ---- */
-
-int scheduler_placer_new(const struct sched_state *st,
-			 const struct sched_rules *rules, const bool *online,
-			 struct sched_placer **ret)
-{
-	struct sched_placer *p = calloc(1, sizeof(*p));
-	struct sched_state *copy = calloc(1, sizeof(*copy));
-	struct sched_status *svc = NULL;
-	struct sched_compiled rc;
-	bool *elig = NULL;
-	uint32_t i;
-
-	if (p == NULL || copy == NULL)
-		goto nomem;
-	scheduler_state_init(copy);
-	if (scheduler_state_copy(copy, st) < 0)
-		goto nomem_copy;
-	svc = malloc((st->n_svcs ? st->n_svcs : 1) * sizeof(*svc));
-	elig = malloc((st->n_nodes ? st->n_nodes : 1) * sizeof(*elig));
-	if (svc == NULL || elig == NULL)
-		goto nomem_copy;
-	for (i = 0; i < st->n_svcs; i++)
-		svc[i] = st->svcs[i].st;
-	if (sched_compile(&rc, rules, copy) < 0)
-		goto nomem_copy;
-	if (sched_placer_init(p, copy, NULL, svc) < 0) {
-		sched_compiled_close(&rc);
-		goto nomem_copy;
-	}
-	p->own_rc = rc; /* init does not read the rules */
-	p->rc = &p->own_rc;
-	p->owns = true;
-	p->own_st = copy;
-	for (i = 0; i < st->n_nodes; i++)
-		elig[i] = online ? online[i]
-				 : st->nodes[i].st.state == SCHED_NODE_ONLINE;
-	sched_placer_set_eligible(p, elig);
-	free(elig);
-	*ret = p;
-	return 0;
-nomem_copy:
-	scheduler_state_close(copy);
-nomem:
-	free(elig);
-	free(svc);
-	free(copy);
-	free(p);
-	return -ENOMEM;
-}
-
-void scheduler_placer_free(struct sched_placer *p)
-{
-	if (p == NULL)
-		return;
-	sched_placer_close(p);
-	free(p);
-}
-
-int scheduler_placer_place(struct sched_placer *p, uint32_t svc,
-			   enum sched_pref pref, uint32_t *ret_node,
-			   struct sched_explain *ret_why)
-{
-	struct sched_explain ex;
-
-	if (svc >= p->st->n_svcs)
-		return -EINVAL;
-	*ret_node = sched_place(p, svc, pref, SCHED_NONE, &ex);
-	if (ret_why != NULL)
-		*ret_why = ex;
-	return 0;
-}
-
-int scheduler_placer_commit(struct sched_placer *p, uint32_t svc,
-			    uint32_t node)
-{
-	struct sched_status *s;
-
-	if (svc >= p->st->n_svcs || (node != SCHED_NONE && node >= p->n_nodes))
-		return -EINVAL;
-	s = &p->svc[svc];
-	sched_placer_account(p, svc, s, -1);
-	s->state = SCHED_SVC_STARTED;
-	s->node = node;
-	s->target = SCHED_NONE;
-	sched_placer_account(p, svc, s, 1);
-	return 0;
-}

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "scheduler/scheduler.h"
+#include "scheduler/internal.h"
 
 /* ---- fixtures ---- */
 
@@ -527,6 +527,148 @@ static void test_property_placement(void **state)
 	}
 }
 
+/* The documented rule, computed by brute force: among eligible nodes not
+ * holding an anti-affine service, not tried (NEXT) and with room, the
+ * lowest (static: max fraction, sum of fractions; basic: count) then name
+ * (node index: names sort like indices here). */
+static uint32_t reference(const struct sched_state *st, const uint32_t *where,
+			  const bool *apart, uint32_t ns, uint32_t i,
+			  bool next)
+{
+	const struct sched_service *c = &st->svcs[i];
+	uint32_t n, k, best = SCHED_NONE;
+	uint64_t b1 = 0, b2 = 0;
+
+	for (n = 0; n < st->n_nodes; n++) {
+		double cpu = 0, mem = 0;
+		uint64_t q1, q2, cnt = 0;
+		bool ok = st->nodes[n].st.state == SCHED_NODE_ONLINE;
+
+		for (k = 0; k < ns && ok; k++) {
+			if (where[k] != n || k == i)
+				continue;
+			if (apart[i * ns + k])
+				ok = false;
+			cpu += st->svcs[k].cpu;
+			mem += (double)st->svcs[k].mem;
+			cnt++;
+		}
+		if (next && where[i] == n)
+			ok = false;
+		if (!ok)
+			continue;
+		if (st->crs == SCHED_CRS_STATIC) {
+			if (mem + (double)c->mem > (double)st->nodes[n].mem)
+				continue;
+			sched_static_key(cpu + c->cpu, mem + (double)c->mem,
+					 1.0 / st->nodes[n].cpu,
+					 1.0 / (double)st->nodes[n].mem, &q1, &q2);
+		} else {
+			q1 = cnt;
+			q2 = 0;
+		}
+		if (best == SCHED_NONE || q1 < b1 || (q1 == b1 && q2 < b2)) {
+			best = n;
+			b1 = q1;
+			b2 = q2;
+		}
+	}
+	return best;
+}
+
+/*
+ * The fast full scan (masks, rank-ordered arrays, quantised keys) against
+ * the brute-force reference, over random capacities, loads, anti-affinity
+ * pairs, offline nodes and relocation after a failure, in both modes.
+ */
+static void test_property_scan_matches_reference(void **state)
+{
+	unsigned seed_i;
+
+	(void)state;
+	for (seed_i = 1; seed_i <= 80; seed_i++) {
+		uint64_t seed = seed_i * 7919;
+		uint32_t nn = 2 + rnd(&seed) % 40, ns = 2 + rnd(&seed) % 80;
+		uint32_t i, k, *where = calloc(ns, sizeof(*where));
+		bool *apart = calloc(ns * ns, sizeof(*apart));
+		struct sched_state st;
+		struct sched_rules rs;
+		struct sched_placer *p;
+		char sid[32], id[32], pair[64];
+
+		scheduler_state_init(&st);
+		st.crs = seed_i % 2 ? SCHED_CRS_STATIC : SCHED_CRS_BASIC;
+		for (i = 0; i < nn; i++) {
+			/* zero-padded: name order is index order */
+			snprintf(sid, sizeof(sid), "n%03u", i);
+			assert_int_equal(scheduler_state_add_node(&st, sid, 0, 0,
+								  NULL),
+					 0);
+			st.nodes[i].st.state = SCHED_NODE_ONLINE;
+			st.nodes[i].cpu = (double)(8 << (rnd(&seed) % 4));
+			st.nodes[i].mem = (16ull << (rnd(&seed) % 4)) << 30;
+			if (rnd(&seed) % 6 == 0)
+				st.nodes[i].st.state = SCHED_NODE_UNKNOWN;
+		}
+		for (i = 0; i < ns; i++) {
+			snprintf(sid, sizeof(sid), "vm:%04u", i);
+			svc(&st, sid, "");
+			st.svcs[i].cpu = (double)(1 + rnd(&seed) % 8);
+			st.svcs[i].mem = (1 + rnd(&seed) % 8) << 30;
+		}
+		scheduler_rules_init(&rs);
+		for (k = 0; k < ns / 3; k++) {
+			uint32_t a = rnd(&seed) % ns, b = rnd(&seed) % ns;
+
+			if (a == b || apart[a * ns + b])
+				continue;
+			apart[a * ns + b] = apart[b * ns + a] = true;
+			snprintf(id, sizeof(id), "n%u", k);
+			snprintf(pair, sizeof(pair), "vm:%04u,vm:%04u", a, b);
+			rule(&rs, id, SCHED_RULE_RESOURCE_AFFINITY, true, false,
+			     pair, NULL);
+		}
+		for (i = 0; i < ns; i++)
+			where[i] = SCHED_NONE;
+		assert_int_equal(scheduler_placer_new(&st, &rs, NULL, &p), 0);
+		for (i = 0; i < 3 * ns; i++) {
+			uint32_t v = i < ns ? i : (uint32_t)(rnd(&seed) % ns);
+			bool next = i >= ns && where[v] != SCHED_NONE &&
+				    rnd(&seed) % 2;
+			uint32_t want, got;
+
+			if (next) {
+				/* as after a failed start on its node */
+				p->svc[v].n_failed = 1;
+				p->svc[v].failed[0] = where[v];
+			}
+			want = reference(&st, where, apart, ns, v, next);
+			assert_int_equal(scheduler_placer_place(
+						 p, v,
+						 next ? SCHED_PREF_NEXT
+						      : SCHED_PREF_BEST,
+						 &got, NULL),
+					 0);
+			if (got != want)
+				fail_msg("seed %u step %u vm %u: chose %d, "
+					 "reference %d",
+					 seed_i, i, v, (int)got, (int)want);
+			p->svc[v].n_failed = 0;
+			if (got != SCHED_NONE) {
+				assert_int_equal(scheduler_placer_commit(p, v,
+									 got),
+						 0);
+				where[v] = got;
+			}
+		}
+		scheduler_placer_free(p);
+		scheduler_rules_close(&rs);
+		scheduler_state_close(&st);
+		free(apart);
+		free(where);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_try_next),
 		cmocka_unit_test(test_explain_text),
 		cmocka_unit_test(test_property_placement),
+		cmocka_unit_test(test_property_scan_matches_reference),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
