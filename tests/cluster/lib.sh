@@ -169,3 +169,58 @@ voters_count() {
 }
 
 ok() { log "ok: $*"; }
+
+# members_count I: number of members node I reports.
+members_count() {
+	api "$1" GET /cluster | jq '.data.members | length'
+}
+
+# peer_admits FROM TLSDIR TO: dial node TO's peer port from node FROM's
+# namespace with the certificate in TLSDIR and ask for the MSG service;
+# prints the peer channel's answer: ok, refused or closed.
+peer_admits() {
+	ip netns exec "$(ns "$1")" timeout 10 /usr/bin/python3 - "$2" "$(ip_of "$3")" <<'PY'
+import socket, ssl, sys
+d, ip = sys.argv[1], sys.argv[2]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.load_verify_locations(d + "/ca.crt")
+ctx.load_cert_chain(d + "/node.crt", d + "/node.key")
+with socket.create_connection((ip, 8007), timeout=5) as s:
+    with ctx.wrap_socket(s) as t:
+        t.sendall(b"HXP1\x02\x00\x00\x00")
+        try:
+            b = t.recv(1)
+        except (ssl.SSLError, OSError):
+            b = b""
+print({b"\x00": "ok", b"\x01": "refused"}.get(b, "closed"))
+PY
+}
+
+# jq 1.6 exits 0 for 'jq -e' on empty input, so a check piped from a node
+# that crashed or timed out would pass. Shadow jq on PATH (so that 'sh -c'
+# checks in wait_until get it too) with a wrapper that fails then.
+HX_JQ=$(command -v jq)
+mkdir -p "$HX_WORK/bin"
+cat >"$HX_WORK/bin/jq" <<JQ
+#!/bin/bash
+e=0 n=0
+for a in "\$@"; do
+	case \$a in
+	--exit-status) e=1 ;;
+	--null-input) n=1 ;;
+	--*) ;;
+	-*e*) e=1 ;;&
+	-*n*) n=1 ;;
+	esac
+done
+[ \$e = 1 ] && [ \$n = 0 ] || exec "$HX_JQ" "\$@"
+in=\$(cat)
+if [ -z "\${in//[[:space:]]/}" ]; then
+	echo "jq: no input (did the node answer?)" >&2
+	exit 4
+fi
+printf '%s\n' "\$in" | "$HX_JQ" "\$@"
+JQ
+chmod +x "$HX_WORK/bin/jq"
+PATH="$HX_WORK/bin:$PATH"
