@@ -248,10 +248,13 @@ int db_read(struct statedb *db, db_fn fn, void *data, struct hx_err *err)
 			return r;
 		r = fn(&tx, data, err);
 		pool_put(db, tx.conn, tx.broken);
-		if (!tx.broken || hx_now_ms() >= deadline || attempt >= 5)
+		if ((!tx.broken && r != HX_EBUSY) || hx_now_ms() >= deadline ||
+		    attempt >= 5)
 			return r;
-		/* Leader moved or connection broke: reads are safe to redo. */
-		pool_flush(db);
+		/* Leader moved, connection broke or a checkpoint was running:
+		 * reads are safe to redo. */
+		if (tx.broken)
+			pool_flush(db);
 		usleep(20000u << (attempt < 4 ? attempt : 4));
 	}
 }
@@ -285,6 +288,10 @@ static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
 		op->result = op->fn(&tx, op->data, &op->err);
 		if (tx.broken)
 			goto retry;
+		if (op->result == HX_EBUSY) {
+			hx_err_copy(err, &op->err);
+			goto busy;
+		}
 		if (op->result < 0 &&
 		    db_exec(&tx, "ROLLBACK TO hx_op", NULL, 0, NULL, NULL,
 			    err) < 0)
@@ -311,6 +318,17 @@ retry:
 	db->wconn = NULL;
 	*ret_retry = true;
 	return err != NULL && err->code < 0 ? err->code : HX_ENOTLEADER;
+
+busy:
+	/* Another node's writer holds the write lock (each node funnels its
+	 * own writes, but all nodes write to the leader): nothing of this
+	 * batch is committed. Roll it back and run it again. */
+	if (db_exec(&tx, "ROLLBACK", NULL, 0, NULL, NULL, NULL) < 0) {
+		conn_free(db->wconn);
+		db->wconn = NULL;
+	}
+	*ret_retry = true;
+	return HX_EBUSY;
 }
 
 static void writer_run_batch(struct statedb *db, struct db_op **ops,
