@@ -24,6 +24,12 @@
 #define DB_POOL 8
 #define DB_BATCH 64
 #define DB_CODE_NOT_LEADER 10250
+/* SQLITE_NOTFOUND, "no database opened": dqlite drops the database of
+ * every connection when its node loses leadership; if the node leads
+ * again, requests on them pass the leader check and fail so. (The code
+ * also means "no statement with the given id", which statedb never sends:
+ * it uses no prepared statements.) */
+#define DB_CODE_NO_DB 12
 
 struct db_conn {
 	struct wire_conn *wire;
@@ -149,7 +155,8 @@ static void pool_flush(struct statedb *db)
 
 static void tx_note(struct db_tx *tx, int r)
 {
-	if (r == HX_ENOTLEADER || wire_conn_is_broken(tx->conn->wire))
+	if (r == HX_ENOTLEADER || wire_conn_is_broken(tx->conn->wire) ||
+	    (r < 0 && wire_last_code(tx->conn->wire) == DB_CODE_NO_DB))
 		tx->broken = true;
 }
 
@@ -302,8 +309,9 @@ static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
 	r = db_exec(&tx, "COMMIT", NULL, 0, NULL, NULL, err);
 	if (r == 0)
 		return 0;
-	if (r == HX_ENOTLEADER &&
-	    wire_last_code(db->wconn->wire) == DB_CODE_NOT_LEADER)
+	if ((r == HX_ENOTLEADER &&
+	     wire_last_code(db->wconn->wire) == DB_CODE_NOT_LEADER) ||
+	    wire_last_code(db->wconn->wire) == DB_CODE_NO_DB)
 		goto retry; /* refused before anything was applied */
 	conn_free(db->wconn);
 	db->wconn = NULL;
