@@ -138,7 +138,10 @@ enum liveness_state liveness_swap(struct liveness *l, uint64_t id,
 void agent_heartbeat(struct agent *a);
 /* Handles a MSG connection (heartbeats, forwarded API requests). */
 void agent_msg_serve(struct agent *a, int fd, const char *fp);
-/* Forwards an API request to the leader; fills status and body. */
+/* Forwards an API request to the leader; fills status and body. -EAGAIN
+ * means the request ran nowhere (no leader known, the leader could not be
+ * reached, or the node reached was no leader any more): it can be sent
+ * again. Other errors: it may have run. */
 int agent_forward(struct agent *a, const char *method, const char *path,
 		  const char *query, const char *body, int *ret_status,
 		  char **ret_body, struct hx_err *err);
@@ -163,6 +166,7 @@ struct api_resp {
 	char etag[40];
 	char error[512]; /* for errors */
 	const char *code;
+	bool moved; /* refused unread: this node is no longer the leader */
 };
 
 struct agent_api;

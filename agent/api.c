@@ -32,6 +32,7 @@
 
 #define API_ROOT "/api/v1"
 #define API_MAX_BODY (64 * 1024)
+#define API_FORWARD_WAIT_MS 10000 /* for a leader, like statedb's writes */
 
 enum {
 	R_LOCAL = 1,	  /* unix socket only */
@@ -242,25 +243,44 @@ static bool route_match(const char *pattern, const char *path,
 	return *pattern == '\0' && *path == '\0';
 }
 
-static void dispatch_forward(struct agent *a, struct api_req *req,
+/*
+ * Sends @req to the leader. Until it reaches one (during an election, or
+ * while the leader is too busy to accept a connection) nothing has run, so
+ * it waits and sends again, within API_FORWARD_WAIT_MS; the status request
+ * does not wait, it is answered here instead. Returns false when the
+ * request is to run here: this node became the leader meanwhile, or it is
+ * the status request and no leader answered.
+ */
+static bool dispatch_forward(struct agent *a, struct api_req *req,
 			     struct api_resp *resp)
 {
+	uint64_t deadline = hx_now_ms() + API_FORWARD_WAIT_MS;
+	bool wait = strcmp(req->path, "/cluster") != 0;
 	struct hx_err err = {0};
 	char *body_text = NULL, *out = NULL;
 	json_error_t jerr;
 	json_t *j;
-	int status;
+	int status, r;
 
 	if (req->body != NULL)
 		body_text = json_dumps(req->body, JSON_COMPACT);
-	if (agent_forward(a, req->method, req->path, req->query,
-			  body_text != NULL ? body_text : "", &status, &out,
-			  &err) < 0) {
-		free(body_text);
-		api_error_from(resp, &err);
-		return;
+	for (unsigned attempt = 0;; attempt++) {
+		if (attempt > 0 && agent_is_leader(a, NULL, 0)) {
+			free(body_text);
+			return false;
+		}
+		r = agent_forward(a, req->method, req->path, req->query,
+				  body_text != NULL ? body_text : "", &status,
+				  &out, &err);
+		if (r != -EAGAIN || !wait || hx_now_ms() >= deadline)
+			break;
+		usleep(20000u << (attempt < 4 ? attempt : 4));
 	}
 	free(body_text);
+	if (r < 0) {
+		api_error_from(resp, &err);
+		return wait || resp->status != 503;
+	}
 	j = json_loads(out, 0, &jerr);
 	free(out);
 	resp->status = status;
@@ -284,6 +304,7 @@ static void dispatch_forward(struct agent *a, struct api_req *req,
 				 ?: "the leader failed without a message");
 	}
 	json_decref(j);
+	return wait || resp->status != 503;
 }
 
 void agent_api_dispatch(struct agent *a, struct api_req *req,
@@ -317,17 +338,19 @@ void agent_api_dispatch(struct agent *a, struct api_req *req,
 		}
 		if ((rt->flags & R_LEADER) && a->ident.initialized &&
 		    !req->forwarded && !agent_is_leader(a, NULL, 0)) {
-			dispatch_forward(a, req, resp);
-			if (resp->status != 503 || strcmp(req->path, "/cluster"))
+			if (dispatch_forward(a, req, resp))
 				return;
-			/* no leader: answer the status request locally */
-			resp->status = 200;
+			/* this node leads now, or no leader answered the
+			 * status request: answer here */
+			json_decref(resp->data);
+			*resp = (struct api_resp){.status = 200};
 			req->forwarded = true;
 		} else if ((rt->flags & R_LEADER) && req->forwarded &&
 			   a->ident.initialized &&
 			   !agent_is_leader(a, NULL, 0)) {
 			api_fail(resp, 503, "unavailable",
 				 "leadership moved while forwarding: retry");
+			resp->moved = true;
 			return;
 		}
 		rt->fn(a, req, resp);

@@ -239,12 +239,15 @@ void agent_heartbeat(struct agent *a)
 
 /* ---- the MSG service (the leader's side) ---- */
 
-static void msg_reply_api(int fd, int status, const char *body)
+/* @type: "api", or "moved" for a request refused unread because this node
+ * is no longer the leader (the sender may send it again elsewhere). */
+static void msg_reply_api(int fd, const char *type, int status,
+			  const char *body)
 {
 	struct msg_out m;
 
 	msg_out_init(&m, 3);
-	msg_put_str(&m, "t", "api");
+	msg_put_str(&m, "t", type);
 	msg_put_int(&m, "status", status);
 	msg_put_str(&m, "body", body);
 	(void)hxraft_frame_send(fd, m.sbuf.data, m.sbuf.size);
@@ -267,7 +270,7 @@ static void msg_serve_api(struct agent *a, int fd, const struct msg_in *in)
 	    msg_get_str(in, "query", query, sizeof(query)) < 0 ||
 	    msg_get_str(in, "body", body, 65537) < 0) {
 		free(body);
-		msg_reply_api(fd, 400,
+		msg_reply_api(fd, "api", 400,
 			      "{\"error\":{\"code\":\"bad_request\","
 			      "\"message\":\"malformed forwarded request\"}}");
 		return;
@@ -291,7 +294,8 @@ static void msg_serve_api(struct agent *a, int fd, const struct msg_in *in)
 				"message", resp.error);
 	text = json_dumps(out, JSON_COMPACT);
 	json_decref(out);
-	msg_reply_api(fd, resp.status, text != NULL ? text : "{}");
+	msg_reply_api(fd, resp.moved ? "moved" : "api", resp.status,
+		      text != NULL ? text : "{}");
 	free(text);
 }
 
@@ -348,6 +352,7 @@ int agent_forward(struct agent *a, const char *method, const char *path,
 		  const char *query, const char *body, int *ret_status,
 		  char **ret_body, struct hx_err *err)
 {
+	struct hx_err dial_err = {0};
 	char leader[80], type[8];
 	struct msg_out m;
 	struct msg_in in;
@@ -357,11 +362,14 @@ int agent_forward(struct agent *a, const char *method, const char *path,
 	int fd, r;
 
 	if (agent_is_leader(a, leader, sizeof(leader)) || leader[0] == '\0')
-		return hx_err_set(err, HX_ENOQUORUM,
+		return hx_err_set(err, -EAGAIN,
 				  "no leader to forward the request to");
-	r = hxraft_peer_dial(a->peer, leader, HXRAFT_SVC_MSG, 3000, &fd, err);
+	r = hxraft_peer_dial(a->peer, leader, HXRAFT_SVC_MSG, 3000, &fd,
+			     &dial_err);
 	if (r < 0)
-		return r;
+		return hx_err_set(err, -EAGAIN,
+				  "cannot forward to the leader: %s",
+				  dial_err.msg);
 	msg_out_init(&m, 5);
 	msg_put_str(&m, "t", "api");
 	msg_put_str(&m, "method", method);
@@ -370,8 +378,13 @@ int agent_forward(struct agent *a, const char *method, const char *path,
 	msg_put_str(&m, "body", body);
 	r = hxraft_frame_send(fd, m.sbuf.data, m.sbuf.size);
 	msg_out_close(&m);
-	if (r == 0)
-		r = hxraft_frame_recv(fd, 30000, &buf, &len);
+	if (r < 0) {
+		/* the leader cannot run a frame it did not get whole */
+		close(fd);
+		return hx_err_set(err, -EAGAIN, "leader %s: %s", leader,
+				  hx_strerror(r));
+	}
+	r = hxraft_frame_recv(fd, 30000, &buf, &len);
 	close(fd);
 	if (r < 0)
 		return hx_err_set(err, HX_ENOQUORUM, "leader %s: %s", leader,
@@ -389,6 +402,11 @@ int agent_forward(struct agent *a, const char *method, const char *path,
 		return hx_err_set(err, HX_EPROTO, "leader sent a bad reply");
 	}
 	msg_in_close(&in);
+	if (strcmp(type, "moved") == 0) {
+		free(*ret_body);
+		return hx_err_set(err, -EAGAIN,
+				  "node %s was no longer the leader", leader);
+	}
 	*ret_status = (int)status;
 	return 0;
 }
