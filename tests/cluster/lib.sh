@@ -79,6 +79,7 @@ net_add_node() {
 # node_start I: start hxd on node I (in the background).
 node_start() {
 	local i=$1
+	rm -f "$(dir_of "$i")/hxd.sock" # left behind by kill -9
 	ip netns exec "$(ns "$i")" "$HXD" --data-dir "$(dir_of "$i")" \
 		--name "n$i" --address "$(ip_of "$i")" -v \
 		>>"$(dir_of "$i")/hxd.log" 2>&1 &
@@ -224,3 +225,28 @@ printf '%s\n' "\$in" | "$HX_JQ" "\$@"
 JQ
 chmod +x "$HX_WORK/bin/jq"
 PATH="$HX_WORK/bin:$PATH"
+
+# now_ms: wall clock in milliseconds.
+now_ms() { date +%s%3N; }
+
+# heard_since I NAME T: the leader (asked through node I) reports NAME
+# online with a heartbeat received after wall-clock time T (now_ms).
+heard_since() {
+	local t0 j
+	t0=$(now_ms)
+	j=$(api "$1" GET "/nodes/$2") || return 1
+	echo "$j" | jq -e --argjson t "$3" --argjson now "$t0" \
+		'.data.state == "online" and .data.last_seen_ms != null and
+		 $now - .data.last_seen_ms > $t' >/dev/null
+}
+
+# voters_are N I: node I reports N voters (for wait_until, which must be
+# given a command to run again, not an expansion done once).
+voters_are() {
+	[ "$(voters_count "$2")" = "$1" ]
+}
+
+# peer_refuses FROM TLSDIR TO: node TO refuses the certificate in TLSDIR.
+peer_refuses() {
+	[ "$(peer_admits "$1" "$2" "$3")" = refused ]
+}
