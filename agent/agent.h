@@ -166,6 +166,7 @@ struct api_resp {
 	char etag[40];
 	char error[512]; /* for errors */
 	const char *code;
+	bool moved; /* refused unread: this node is no longer the leader */
 };
 
 struct agent_fwd_reply {
@@ -174,7 +175,10 @@ struct agent_fwd_reply {
 	char etag[40];
 };
 /* Forwards an API request to the node at peer address @peer (NULL: the
- * leader), with its actor and If-Match. */
+ * leader), with its actor and If-Match. -EAGAIN means the request ran
+ * nowhere (no leader known, the node could not be reached, or the node
+ * reached was no leader any more): it can be sent again. Other errors: it
+ * may have run. */
 int agent_forward(struct agent *a, const char *peer,
 		  const struct api_req *req, const char *body,
 		  struct agent_fwd_reply *ret, struct hx_err *err);

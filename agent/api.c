@@ -32,6 +32,7 @@
 
 #define API_ROOT "/api/v1"
 #define API_MAX_BODY (64 * 1024)
+#define API_FORWARD_WAIT_MS 10000 /* for a leader, like statedb's writes */
 
 enum {
 	R_LOCAL = 1,	  /* unix socket only */
@@ -269,29 +270,15 @@ static bool route_match(const char *pattern, const char *path,
 	return *pattern == '\0' && *path == '\0';
 }
 
-void api_forward(struct agent *a, const char *peer, struct api_req *req,
-		 struct api_resp *resp)
+/* Fills @resp from a forwarded request's reply. */
+static void fill_reply(struct api_resp *resp, const struct agent_fwd_reply *out)
 {
-	struct agent_fwd_reply out = {0};
-	struct hx_err err = {0};
-	char *body_text = NULL;
 	json_error_t jerr;
-	json_t *j;
+	json_t *j = json_loads(out->body, 0, &jerr);
 
-	if (req->body != NULL)
-		body_text = json_dumps(req->body, JSON_COMPACT);
-	if (agent_forward(a, peer, req, body_text != NULL ? body_text : "",
-			  &out, &err) < 0) {
-		free(body_text);
-		api_error_from(resp, &err);
-		return;
-	}
-	free(body_text);
-	j = json_loads(out.body, 0, &jerr);
-	free(out.body);
-	resp->status = out.status;
-	snprintf(resp->etag, sizeof(resp->etag), "%s", out.etag);
-	if (out.status < 300) {
+	resp->status = out->status;
+	snprintf(resp->etag, sizeof(resp->etag), "%s", out->etag);
+	if (out->status < 300) {
 		resp->data = json_incref(json_object_get(j, "data"));
 	} else {
 		static const char *const codes[] = {
@@ -309,6 +296,68 @@ void api_forward(struct agent *a, const char *peer, struct api_req *req,
 				 ?: "the other node failed without a message");
 	}
 	json_decref(j);
+}
+
+void api_forward(struct agent *a, const char *peer, struct api_req *req,
+		 struct api_resp *resp)
+{
+	struct agent_fwd_reply out = {0};
+	struct hx_err err = {0};
+	char *body_text = NULL;
+
+	if (req->body != NULL)
+		body_text = json_dumps(req->body, JSON_COMPACT);
+	if (agent_forward(a, peer, req, body_text != NULL ? body_text : "",
+			  &out, &err) < 0) {
+		free(body_text);
+		api_error_from(resp, &err);
+		return;
+	}
+	free(body_text);
+	fill_reply(resp, &out);
+	free(out.body);
+}
+
+/*
+ * Sends @req to the leader. Until it reaches one (during an election, or
+ * while the leader is too busy to accept a connection) nothing has run, so
+ * it waits and sends again, within API_FORWARD_WAIT_MS; the status request
+ * does not wait, it is answered here instead. Returns false when the
+ * request is to run here: this node became the leader meanwhile, or it is
+ * the status request and no leader answered.
+ */
+static bool dispatch_forward(struct agent *a, struct api_req *req,
+			     struct api_resp *resp)
+{
+	uint64_t deadline = hx_now_ms() + API_FORWARD_WAIT_MS;
+	bool wait = strcmp(req->path, "/cluster") != 0;
+	struct agent_fwd_reply out = {0};
+	struct hx_err err = {0};
+	char *body_text = NULL;
+	int r;
+
+	if (req->body != NULL)
+		body_text = json_dumps(req->body, JSON_COMPACT);
+	for (unsigned attempt = 0;; attempt++) {
+		if (attempt > 0 && agent_is_leader(a, NULL, 0)) {
+			free(body_text);
+			return false;
+		}
+		r = agent_forward(a, NULL, req,
+				  body_text != NULL ? body_text : "", &out,
+				  &err);
+		if (r != -EAGAIN || !wait || hx_now_ms() >= deadline)
+			break;
+		usleep(20000u << (attempt < 4 ? attempt : 4));
+	}
+	free(body_text);
+	if (r < 0) {
+		api_error_from(resp, &err);
+		return wait || resp->status != 503;
+	}
+	fill_reply(resp, &out);
+	free(out.body);
+	return wait || resp->status != 503;
 }
 
 void agent_api_dispatch(struct agent *a, struct api_req *req,
@@ -342,17 +391,19 @@ void agent_api_dispatch(struct agent *a, struct api_req *req,
 		}
 		if ((rt->flags & R_LEADER) && a->ident.initialized &&
 		    !req->forwarded && !agent_is_leader(a, NULL, 0)) {
-			api_forward(a, NULL, req, resp);
-			if (resp->status != 503 || strcmp(req->path, "/cluster"))
+			if (dispatch_forward(a, req, resp))
 				return;
-			/* no leader: answer the status request locally */
-			resp->status = 200;
+			/* this node leads now, or no leader answered the
+			 * status request: answer here */
+			json_decref(resp->data);
+			*resp = (struct api_resp){.status = 200};
 			req->forwarded = true;
 		} else if ((rt->flags & R_LEADER) && req->forwarded &&
 			   a->ident.initialized &&
 			   !agent_is_leader(a, NULL, 0)) {
 			api_fail(resp, 503, "unavailable",
 				 "leadership moved while forwarding: retry");
+			resp->moved = true;
 			return;
 		}
 		rt->fn(a, req, resp);

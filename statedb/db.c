@@ -360,10 +360,13 @@ static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
 		goto retry; /* refused before anything was applied */
 	conn_free(db->wconn);
 	db->wconn = NULL;
-	if (tx.broken)
-		return hx_err_set(err, HX_EOUTCOME,
-				  "statedb: commit outcome unknown (%s)",
-				  err != NULL ? err->msg : "connection lost");
+	if (tx.broken) {
+		/* not hx_err_set: the message quotes err's own */
+		(void)hx_err_prefix(err, "statedb: commit outcome unknown");
+		if (err != NULL)
+			err->code = HX_EOUTCOME;
+		return HX_EOUTCOME;
+	}
 	return r;
 
 fail:

@@ -14,16 +14,19 @@ struct hx_err;
  * operations, runs them in one transaction on the leader (a savepoint per
  * operation, so one failing operation does not fail its neighbours) and
  * commits once: dqlite gives a second concurrent writer "database is
- * locked", and batching amortizes the Raft round trip. Reads run on a small
- * pool of connections to the leader, where dqlite's barrier makes them
- * linearizable.
+ * locked", and batching amortizes the Raft round trip. Writers of other
+ * nodes still compete for the leader's write lock: a batch that meets
+ * "locked" is rolled back and run again until the leader timeout. Reads run
+ * on a small pool of connections to the leader, where dqlite's barrier
+ * makes them linearizable.
  *
  * All functions block (at most about the configured timeouts) and are
  * thread-safe: call them from worker threads, never from the agent loop.
  *
  * Errors: -ENOENT (no such object), -EEXIST, HX_ECONFLICT (stale digest),
  * HX_ENOQUORUM (no leader in time), HX_EOUTCOME (commit sent, result
- * unknown), HX_ESCHEMA, HX_ETOKEN, HX_ESQL, -ETIMEDOUT.
+ * unknown), HX_EBUSY (still locked by other writers at the leader
+ * timeout), HX_ESCHEMA, HX_ETOKEN, HX_ESQL, -ETIMEDOUT.
  */
 
 /* Newest schema version this build knows. */
