@@ -100,6 +100,9 @@ char *agent_trust_text(struct agent *a);
 /* Whether the local dqlite node believes it is the leader; fills the
  * leader's peer address when known. */
 bool agent_is_leader(struct agent *a, char *leader, size_t len);
+/* The same, from the local dqlite node only (no leader on standbys and
+ * spares). */
+bool agent_is_leader_local(struct agent *a, char *leader, size_t len);
 /* The leader's periodic duties (roles, liveness events). Worker thread. */
 void agent_leader_tick(struct agent *a);
 /* Asks the loop to stop hxd with @code. Thread-safe. */
@@ -225,6 +228,8 @@ void h_vm_patch(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_delete(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_action(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_status(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_vm_migrate_op(struct agent *a, struct api_req *req,
+		     struct api_resp *resp);
 
 /* Records an event; failures are logged, never fatal. */
 void agent_event(struct agent *a, const char *kind, const char *subject,

@@ -69,6 +69,7 @@ static const struct route routes[] = {
 	{"DELETE", "/vms/*", h_vm_delete, 0},
 	{"GET", "/vms/*/status", h_vm_status, 0},
 	{"POST", "/vms/*/*", h_vm_action, 0},
+	{"POST", "/vms/*/migrate/*", h_vm_migrate_op, 0},
 };
 
 struct agent_api {
@@ -82,8 +83,9 @@ struct agent_api {
 
 /* ---- errors ---- */
 
-static void api_verror(struct api_resp *resp, int status, const char *code,
-		       const char *fmt, va_list ap)
+static void __attribute__((format(printf, 4, 0)))
+api_verror(struct api_resp *resp, int status, const char *code,
+	   const char *fmt, va_list ap)
 {
 	resp->status = status;
 	resp->code = code;
@@ -92,8 +94,9 @@ static void api_verror(struct api_resp *resp, int status, const char *code,
 	resp->data = NULL;
 }
 
-static void api_fail(struct api_resp *resp, int status, const char *code,
-		     const char *fmt, ...)
+static void __attribute__((format(printf, 4, 5)))
+api_fail(struct api_resp *resp, int status, const char *code, const char *fmt,
+	 ...)
 {
 	va_list ap;
 

@@ -122,6 +122,7 @@ static void trust_from_identity(struct agent *a)
 static int vms_start(struct agent *a, struct hx_err *err)
 {
 	struct vmexec_config vc = {0};
+	struct hx_err terr = {0};
 	char images[1100], vms[1100];
 
 	if (a->cfg.images_dir[0] != '\0')
@@ -133,6 +134,10 @@ static int vms_start(struct agent *a, struct hx_err *err)
 	vc.images_dir = images;
 	vc.vms_dir = vms;
 	vc.accel = a->cfg.accel;
+	if (agent_qemu_tls_write(a, &terr) < 0)
+		hx_log(LOG_WARNING, "qemu tls credentials: %s; live migration "
+				    "will fail until this is fixed",
+		       terr.msg);
 	return vmexec_start(a, &vc, &a->vmx, err);
 }
 
@@ -277,17 +282,35 @@ void agent_trust_refresh(struct agent *a)
 	free(nodes);
 }
 
-bool agent_is_leader(struct agent *a, char *leader, size_t len)
+bool agent_is_leader_local(struct agent *a, char *leader, size_t len)
 {
 	char addr[80] = "";
 	uint64_t id = 0;
 
 	if (statedb_leader_of(a->db, a->self_peer, &id, addr, sizeof(addr),
-			      NULL) < 0)
+			      NULL) < 0 || id == 0)
 		addr[0] = '\0';
 	if (leader != NULL)
 		snprintf(leader, len, "%s", addr);
 	return id != 0 && strcmp(addr, a->self_peer) == 0;
+}
+
+bool agent_is_leader(struct agent *a, char *leader, size_t len)
+{
+	char addr[80];
+	bool is = agent_is_leader_local(a, addr, sizeof(addr));
+
+	if (addr[0] == '\0') {
+		/* Standbys and spares get no raft traffic, so their dqlite
+		 * does not know the leader: use the one their heartbeats
+		 * reach (found by asking the voters). */
+		pthread_mutex_lock(&a->lock);
+		snprintf(addr, sizeof(addr), "%s", a->hb_leader);
+		pthread_mutex_unlock(&a->lock);
+	}
+	if (leader != NULL)
+		snprintf(leader, len, "%s", addr);
+	return is;
 }
 
 void agent_event(struct agent *a, const char *kind, const char *subject,
@@ -599,6 +622,8 @@ void agent_peer_service(void *data, int service, int fd, const char *fp)
 		join_serve(a, fd);
 	else if (running && service == HXRAFT_SVC_MSG)
 		agent_msg_serve(a, fd, fp);
+	else if (running && service == HXRAFT_SVC_LIBVIRT)
+		vmexec_libvirt_serve(a->vmx, fd, fp);
 	close(fd);
 }
 

@@ -245,8 +245,10 @@ void h_cluster_tokens(struct agent *a, struct api_req *req,
 void h_cluster_join(struct agent *a, struct api_req *req, struct api_resp *resp)
 {
 	static const char *const allowed[] = {"address", "token", NULL};
+	struct statedb_member *m = NULL;
 	struct hx_err err = {0};
-	const char *address, *token;
+	const char *address, *token, *role = "unknown";
+	unsigned n = 0;
 
 	if (!api_body_check(req, resp, allowed, true) ||
 	    !body_str(req, resp, "address", &address) ||
@@ -261,11 +263,18 @@ void h_cluster_join(struct agent *a, struct api_req *req, struct api_resp *resp)
 		api_error_from(resp, &err);
 		return;
 	}
+	/* The join returned once the leader gave this node a role. */
+	if (statedb_members(a->db, &m, &n, NULL, NULL) == 0) {
+		for (unsigned i = 0; i < n; i++)
+			if (m[i].id == a->ident.id)
+				role = statedb_role_name(m[i].role);
+		free(m);
+	}
 	resp->status = 201;
-	resp->data = json_pack("{s:I, s:s, s:s, s:s}", "id",
+	resp->data = json_pack("{s:I, s:s, s:s, s:s, s:s}", "id",
 			       (json_int_t)a->ident.id, "name", a->cfg.name,
 			       "address", a->cfg.address, "cluster",
-			       a->ident.cluster);
+			       a->ident.cluster, "role", role);
 }
 
 void h_cluster_leave(struct agent *a, struct api_req *req,

@@ -19,6 +19,7 @@
 
 #include "agent/agent.h"
 #include "agent/msg.h"
+#include "agent/vm.h"
 #include "lib/lib.h"
 #include "raft/raft.h"
 #include "statedb/statedb.h"
@@ -143,7 +144,9 @@ static void hb_close(struct agent *a)
 	if (a->hb_fd >= 0)
 		close(a->hb_fd);
 	a->hb_fd = -1;
+	pthread_mutex_lock(&a->lock);
 	a->hb_leader[0] = '\0';
+	pthread_mutex_unlock(&a->lock);
 }
 
 /* A spare receives no raft traffic, so its own dqlite node does not know
@@ -201,7 +204,7 @@ void agent_heartbeat(struct agent *a)
 	if (now - last_ms < (uint64_t)a->heartbeat_ms)
 		return;
 	last_ms = now;
-	if (agent_is_leader(a, leader, sizeof(leader))) {
+	if (agent_is_leader_local(a, leader, sizeof(leader))) {
 		hb_close(a);
 		return; /* the leader beats for itself in its own tick */
 	}
@@ -220,7 +223,9 @@ void agent_heartbeat(struct agent *a)
 			a->hb_fd = -1;
 			return;
 		}
+		pthread_mutex_lock(&a->lock);
 		snprintf(a->hb_leader, sizeof(a->hb_leader), "%s", leader);
+		pthread_mutex_unlock(&a->lock);
 	}
 	msg_out_init(&m, 3);
 	msg_put_str(&m, "t", "hb");
@@ -342,6 +347,10 @@ void agent_msg_serve(struct agent *a, int fd, const char *fp)
 		} else if (strcmp(type, "api") == 0) {
 			msg_serve_api(a, fd, &in);
 			r = 0;
+		} else if (strcmp(type, "vol") == 0) {
+			/* one volume per connection, then it ends */
+			(void)vmexec_volume_receive(a->vmx, fd, &in);
+			r = -ECONNABORTED;
 		} else {
 			r = -EINVAL;
 		}

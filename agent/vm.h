@@ -89,6 +89,15 @@ struct vm_paths {
 	const char *uuid;	/* of the existing domain, NULL for a new one */
 };
 
+/* @xml with every path that starts with @from[i] + "/" right after a quote
+ * or a tag (attribute values, element text) moved under @to[i] (the first
+ * match wins). Malloc'ed; NULL on OOM. Used to point a migrating domain at
+ * the destination's directories. */
+char *vmxml_rewrite_paths(const char *xml, const char *const from[],
+			  const char *const to[], unsigned n);
+/* Target device name ("vda", "sdb", ...) of disk @i, as rendered. */
+void vmxml_disk_dev(const struct vm_config *c, unsigned i, char *buf,
+		    size_t len);
 /* Domain name for @vmid ("hx-VMID"). */
 void vmxml_domain_name(int64_t vmid, char *buf, size_t len);
 /* Absolute path of disk @d's volume into @buf. */
@@ -161,5 +170,57 @@ struct vmexec_status {
 /* Live figures of @vmid from libvirt. -ENOENT if not defined here. */
 int vmexec_status(struct vmexec *x, int64_t vmid, struct vmexec_status *ret,
 		  struct hx_err *err);
+
+/* ---- migration (vmmigrate.c, vmtunnel.c, vmvolume.c) ---- */
+
+struct vmexec_migrate_req {
+	int64_t vmid;
+	char target[64];	 /* destination node name */
+	char target_peer[80];	 /* its peer address */
+	bool online;		 /* live (running VM) or offline (stopped) */
+	int64_t bandwidth_mibs;	 /* 0: unlimited */
+	int64_t max_downtime_ms; /* live only */
+	char actor[96];
+};
+
+/* Locks the VM "migrate" towards req->target and runs a vm.migrate task.
+ * The VM must be on this node; -EBUSY if locked or busy. */
+int vmexec_migrate_submit(struct vmexec *x,
+			  const struct vmexec_migrate_req *req,
+			  int64_t *ret_task, struct hx_err *err);
+/* Asks the migration of @vmid running from this node to stop; its task
+ * ends with the error "cancelled". -EBUSY if none runs here. */
+int vmexec_migrate_cancel(struct vmexec *x, int64_t vmid, int64_t *ret_task,
+			  struct hx_err *err);
+/* Sends the internal request POST /vms/VMID/migrate/@op with @body (may
+ * be NULL) to node @node at peer address @peer; its "data" in *@ret (new
+ * reference) if @ret is not NULL. The other node's error comes back as a
+ * code (-EINVAL, -ENOENT, -EBUSY, HX_ENOQUORUM...) and its message. */
+int vmexec_peer_call(struct agent *a, const char *node, const char *peer,
+		     int64_t vmid, const char *op, json_t *body, json_t **ret,
+		     struct hx_err *err);
+/* Destination side, for the source node (forwarded requests only): checks
+ * this node can take the VM and, unless "check" is set, creates its
+ * directory and the volumes a live migration copies into. Answers this
+ * node's paths and address in *@ret (new reference). */
+int vmexec_migrate_prepare(struct vmexec *x, int64_t vmid, json_t *body,
+			   json_t **ret, struct hx_err *err);
+/* Destination side: removes what a failed migration left here (domain,
+ * volumes, directory), unless the VM is assigned to this node. */
+int vmexec_migrate_abort(struct vmexec *x, int64_t vmid, struct hx_err *err);
+/* Destination side: the VM's domain here: {"state": "absent" | "running"
+ * | "paused" | "stopped", "job": true while a migration is under way}. */
+int vmexec_migrate_probe(struct vmexec *x, int64_t vmid, json_t **ret,
+			 struct hx_err *err);
+/* Serves a LIBVIRT peer connection: relays @fd to the local libvirtd until
+ * either side closes. The caller closes @fd. Peer connection thread. */
+void vmexec_libvirt_serve(struct vmexec *x, int fd, const char *fp);
+/* Receives a volume sent by vmvolume_send() on MSG connection @fd, after
+ * its header frame (@hdr, a msgpack map). Peer connection thread. */
+struct msg_in;
+int vmexec_volume_receive(struct vmexec *x, int fd, const struct msg_in *hdr);
+/* Writes the x509 files QEMU's migration TLS uses into DATA_DIR/qemu-tls
+ * (from the node's cluster certificate). */
+int agent_qemu_tls_write(struct agent *a, struct hx_err *err);
 
 #endif /* HX_AGENT_VM_H */

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,10 +45,7 @@ struct job {
 
 /* ---- task helpers: failures to record are logged, never fatal ---- */
 
-static void task_log(struct vmexec *x, int64_t task, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void task_log(struct vmexec *x, int64_t task, const char *fmt, ...)
+void vmexec_task_log(struct vmexec *x, int64_t task, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
@@ -59,7 +57,7 @@ static void task_log(struct vmexec *x, int64_t task, const char *fmt, ...)
 		(void)statedb_task_log(x->a->db, task, line, NULL);
 }
 
-static void task_progress(struct vmexec *x, int64_t task, int pct,
+void vmexec_task_progress(struct vmexec *x, int64_t task, int pct,
 			  const char *msg)
 {
 	if (task > 0)
@@ -68,7 +66,7 @@ static void task_progress(struct vmexec *x, int64_t task, int pct,
 
 /* ---- volumes ---- */
 
-static bool is_local(const struct vm_disk *d)
+bool vmexec_is_local(const struct vm_disk *d)
 {
 	return strncmp(d->volume, "local:", 6) == 0;
 }
@@ -89,7 +87,7 @@ static int volumes_ensure(struct vmexec *x, const struct vm_config *c,
 					  "disks[%u]: path too long", i);
 		if (stat(path, &st) == 0)
 			continue;
-		if (!is_local(d))
+		if (!vmexec_is_local(d))
 			return hx_err_set(err, -ENOENT,
 					  "disks[%u]: '%s' does not exist on "
 					  "node '%s'",
@@ -101,13 +99,13 @@ static int volumes_ensure(struct vmexec *x, const struct vm_config *c,
 			return hx_err_set(err, -EIO,
 					  "cannot create volume '%s': %s",
 					  d->volume, out);
-		task_log(x, task, "created volume %s (%s, %" PRId64 " MiB)",
+		vmexec_task_log(x, task, "created volume %s (%s, %" PRId64 " MiB)",
 			 d->volume, d->format, d->size_mb);
 	}
 	return 0;
 }
 
-static void volumes_delete(struct vmexec *x, const struct vm_config *c,
+void vmexec_volumes_delete(struct vmexec *x, const struct vm_config *c,
 			   int64_t task)
 {
 	char vm_dir[1100], path[1100];
@@ -115,16 +113,16 @@ static void volumes_delete(struct vmexec *x, const struct vm_config *c,
 
 	vmexec_paths(x, c->vmid, vm_dir, sizeof(vm_dir), &p);
 	for (unsigned i = 0; i < c->ndisks; i++) {
-		if (!is_local(&c->disks[i]) ||
+		if (!vmexec_is_local(&c->disks[i]) ||
 		    vmxml_volume_path(&p, &c->disks[i], path, sizeof(path)) < 0)
 			continue;
 		if (unlink(path) == 0)
-			task_log(x, task, "deleted volume %s",
+			vmexec_task_log(x, task, "deleted volume %s",
 				 c->disks[i].volume);
 	}
 }
 
-static void vm_dir_delete(struct vmexec *x, int64_t vmid)
+void vmexec_vm_dir_delete(struct vmexec *x, int64_t vmid)
 {
 	char dir[1100], path[1400];
 	struct dirent *e;
@@ -145,7 +143,7 @@ static void vm_dir_delete(struct vmexec *x, int64_t vmid)
 
 /* ---- start and stop ---- */
 
-static int load(struct vmexec *x, int64_t vmid, struct statedb_vm *vm,
+int vmexec_load(struct vmexec *x, int64_t vmid, struct statedb_vm *vm,
 		struct vm_config *c, struct hx_err *err)
 {
 	char key[24];
@@ -180,7 +178,7 @@ static int wait_state(virDomainPtr d, int want, int timeout_ms,
 		int pct = pct0 + (int)((pct1 - pct0) * (int64_t)(now - start) /
 				       timeout_ms);
 		if (pct / 5 != last_pct / 5) {
-			task_progress(x, task, pct, NULL);
+			vmexec_task_progress(x, task, pct, NULL);
 			last_pct = pct;
 		}
 		usleep(100000);
@@ -200,14 +198,14 @@ int vmexec_do_start(struct vmexec *x, virConnectPtr c, int64_t vmid,
 	conf = calloc(1, sizeof(*conf));
 	if (conf == NULL)
 		return hx_err_set(err, -ENOMEM, "out of memory");
-	if ((r = load(x, vmid, &vm, conf, err)) < 0)
+	if ((r = vmexec_load(x, vmid, &vm, conf, err)) < 0)
 		goto out;
 	if (vm.pending != NULL) {
 		statedb_vm_clear(&vm);
 		if ((r = statedb_vm_apply_pending(x->a->db, vmid, err)) < 0 ||
-		    (r = load(x, vmid, &vm, conf, err)) < 0)
+		    (r = vmexec_load(x, vmid, &vm, conf, err)) < 0)
 			goto out;
-		task_log(x, task, "applied pending configuration changes");
+		vmexec_task_log(x, task, "applied pending configuration changes");
 	}
 	statedb_vm_clear(&vm);
 	vmexec_paths(x, vmid, vm_dir, sizeof(vm_dir), &p);
@@ -225,7 +223,7 @@ int vmexec_do_start(struct vmexec *x, virConnectPtr c, int64_t vmid,
 	if ((r = volumes_ensure(x, conf, task, err)) < 0 ||
 	    (r = vmxml_render(conf, &p, &xml, err)) < 0)
 		goto out;
-	task_progress(x, task, 30, "defining the domain");
+	vmexec_task_progress(x, task, 30, "defining the domain");
 	d = virDomainDefineXML(c, xml);
 	if (d == NULL) {
 		r = hx_err_set(err, -EINVAL, "libvirt refused the domain: %s",
@@ -238,7 +236,7 @@ int vmexec_do_start(struct vmexec *x, virConnectPtr c, int64_t vmid,
 		r = 0; /* already running: nothing to do */
 		goto out;
 	}
-	task_progress(x, task, 50, "starting QEMU");
+	vmexec_task_progress(x, task, 50, "starting QEMU");
 	if (virDomainCreate(d) < 0) {
 		r = hx_err_set(err, -EIO, "QEMU did not start: %s",
 			       vmexec_virt_error());
@@ -304,7 +302,7 @@ static int act_stop(struct vmexec *x, virConnectPtr c, struct job *j,
 		return r;
 	d = vmexec_domain(c, j->req.vmid);
 	if (d == NULL || virDomainIsActive(d) != 1) {
-		task_log(x, j->task, "VM was not running");
+		vmexec_task_log(x, j->task, "VM was not running");
 	} else if (virDomainDestroy(d) < 0) {
 		r = hx_err_set(err, -EIO, "cannot power off: %s",
 			       vmexec_virt_error());
@@ -330,7 +328,14 @@ static int shutdown_wait(struct vmexec *x, virConnectPtr c, struct job *j,
 		virDomainFree(d);
 		return 0;
 	}
-	task_progress(x, j->task, 5, "ACPI power button pressed");
+	int state, reason;
+	if (virDomainGetState(d, &state, &reason, 0) == 0 &&
+	    state == VIR_DOMAIN_PAUSED) {
+		/* A paused guest cannot see the power button. */
+		vmexec_task_log(x, j->task, "resuming the paused guest first");
+		(void)virDomainResume(d);
+	}
+	vmexec_task_progress(x, j->task, 5, "ACPI power button pressed");
 	if (virDomainShutdownFlags(d, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) < 0) {
 		r = hx_err_set(err, -EIO, "cannot send ACPI shutdown: %s",
 			       vmexec_virt_error());
@@ -340,7 +345,7 @@ static int shutdown_wait(struct vmexec *x, virConnectPtr c, struct job *j,
 	r = wait_state(d, VIR_DOMAIN_SHUTOFF, j->req.timeout_s * 1000, x,
 		       j->task, 5, pct1);
 	if (r == -ETIMEDOUT && j->req.force) {
-		task_log(x, j->task,
+		vmexec_task_log(x, j->task,
 			 "the guest did not shut down within %d s: powering "
 			 "it off",
 			 j->req.timeout_s);
@@ -380,7 +385,7 @@ static int act_reboot(struct vmexec *x, virConnectPtr c, struct job *j,
 
 	if (r < 0)
 		return r;
-	task_log(x, j->task, "guest is off; starting it again");
+	vmexec_task_log(x, j->task, "guest is off; starting it again");
 	return vmexec_do_start(x, c, j->req.vmid, j->task, err);
 }
 
@@ -422,13 +427,13 @@ static int act_create(struct vmexec *x, virConnectPtr c, struct job *j,
 
 	if (conf == NULL)
 		return hx_err_set(err, -ENOMEM, "out of memory");
-	if ((r = load(x, j->req.vmid, &vm, conf, err)) < 0)
+	if ((r = vmexec_load(x, j->req.vmid, &vm, conf, err)) < 0)
 		goto out;
 	statedb_vm_clear(&vm);
-	task_progress(x, j->task, 10, "creating volumes");
+	vmexec_task_progress(x, j->task, 10, "creating volumes");
 	if ((r = volumes_ensure(x, conf, j->task, err)) < 0) {
 		/* Nothing of this VM may remain: the row goes too. */
-		volumes_delete(x, conf, j->task);
+		vmexec_volumes_delete(x, conf, j->task);
 		(void)statedb_vm_delete(x->a->db, j->req.vmid, NULL);
 		goto out;
 	}
@@ -436,7 +441,7 @@ static int act_create(struct vmexec *x, virConnectPtr c, struct job *j,
 	    0)
 		goto out;
 	if (j->req.start) {
-		task_progress(x, j->task, 40, "starting");
+		vmexec_task_progress(x, j->task, 40, "starting");
 		r = act_start(x, c, j, err);
 	}
 out:
@@ -454,7 +459,7 @@ static int act_delete(struct vmexec *x, virConnectPtr c, struct job *j,
 
 	if (conf == NULL)
 		return hx_err_set(err, -ENOMEM, "out of memory");
-	if ((r = load(x, j->req.vmid, &vm, conf, err)) < 0)
+	if ((r = vmexec_load(x, j->req.vmid, &vm, conf, err)) < 0)
 		goto out;
 	statedb_vm_clear(&vm);
 	d = vmexec_domain(c, j->req.vmid);
@@ -475,9 +480,9 @@ static int act_delete(struct vmexec *x, virConnectPtr c, struct job *j,
 		(void)virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_NVRAM);
 		virDomainFree(d);
 	}
-	task_progress(x, j->task, 30, "deleting volumes");
-	volumes_delete(x, conf, j->task);
-	vm_dir_delete(x, j->req.vmid);
+	vmexec_task_progress(x, j->task, 30, "deleting volumes");
+	vmexec_volumes_delete(x, conf, j->task);
+	vmexec_vm_dir_delete(x, j->req.vmid);
 	r = statedb_vm_delete(x->a->db, j->req.vmid, err);
 out:
 	free(conf);
@@ -559,12 +564,65 @@ static int precheck(struct vmexec *x, const struct vmexec_req *req,
 	return r;
 }
 
+int vmexec_claim(struct vmexec *x, int64_t vmid, struct hx_err *err)
+{
+	uint64_t deadline = hx_now_ms() + 10000;
+	struct vm_rt *rt;
+
+	pthread_mutex_lock(&x->lock);
+	/* Until the first pass has ended the tasks a previous hxd left
+	 * running, a new task could be ended with them. */
+	while (!x->ready && hx_now_ms() < deadline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
+	}
+	if (!x->ready) {
+		pthread_mutex_unlock(&x->lock);
+		return hx_err_set(err, -EAGAIN,
+				  "the VM executor of node '%s' is starting: "
+				  "retry in a moment",
+				  x->a->cfg.name);
+	}
+	while ((rt = vmexec_rt(x, vmid)) != NULL && rt->reconciling &&
+	       hx_now_ms() < deadline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
+	}
+	if (rt == NULL || rt->busy || rt->reconciling) {
+		pthread_mutex_unlock(&x->lock);
+		return hx_err_set(err, -EBUSY,
+				  "VM %" PRId64 " has an operation in progress "
+				  "on node '%s': wait for it and retry",
+				  vmid, x->a->cfg.name);
+	}
+	rt->busy = true;
+	pthread_mutex_unlock(&x->lock);
+	return 0;
+}
+
+void vmexec_unclaim(struct vmexec *x, int64_t vmid)
+{
+	struct vm_rt *rt;
+
+	pthread_mutex_lock(&x->lock);
+	if ((rt = vmexec_rt(x, vmid)) != NULL)
+		rt->busy = false;
+	pthread_mutex_unlock(&x->lock);
+	vmexec_kick(x);
+}
+
 int vmexec_submit(struct vmexec *x, const struct vmexec_req *req,
 		  int64_t *ret_task, struct hx_err *err)
 {
 	struct statedb_task t = {0};
-	uint64_t deadline = hx_now_ms() + 10000;
-	struct vm_rt *rt;
 	pthread_t th;
 	struct job *j;
 	int r;
@@ -578,28 +636,10 @@ int vmexec_submit(struct vmexec *x, const struct vmexec_req *req,
 	j->req = *req;
 	if (j->req.timeout_s <= 0)
 		j->req.timeout_s = 60;
-	pthread_mutex_lock(&x->lock);
-	while ((rt = vmexec_rt(x, req->vmid)) != NULL && rt->reconciling &&
-	       hx_now_ms() < deadline) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
-	}
-	if (rt == NULL || rt->busy || rt->reconciling) {
-		pthread_mutex_unlock(&x->lock);
+	if ((r = vmexec_claim(x, req->vmid, err)) < 0) {
 		free(j);
-		return hx_err_set(err, -EBUSY,
-				  "VM %" PRId64 " has an operation in progress "
-				  "on node '%s': wait for it and retry",
-				  req->vmid, x->a->cfg.name);
+		return r;
 	}
-	rt->busy = true;
-	pthread_mutex_unlock(&x->lock);
 
 	snprintf(t.kind, sizeof(t.kind), "vm.%s", op_names[req->op]);
 	snprintf(t.node, sizeof(t.node), "%s", x->a->cfg.name);
@@ -617,10 +657,7 @@ int vmexec_submit(struct vmexec *x, const struct vmexec_req *req,
 	*ret_task = j->task;
 	return 0;
 fail:
-	pthread_mutex_lock(&x->lock);
-	if ((rt = vmexec_rt(x, req->vmid)) != NULL)
-		rt->busy = false;
-	pthread_mutex_unlock(&x->lock);
+	vmexec_unclaim(x, req->vmid);
 	free(j);
 	return r;
 }

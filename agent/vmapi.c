@@ -46,7 +46,7 @@ static json_t *vm_json(const struct statedb_vm *vm)
 		vm->pending != NULL ? json_loads(vm->pending, 0, NULL) : NULL;
 
 	return json_pack("{s:I, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:I, "
-			 "s:o}",
+			 "s:o, s:o}",
 			 "vmid", (json_int_t)vm->vmid, "name", vm->name, "node",
 			 vm->node, "config",
 			 config != NULL ? config : json_object(), "pending",
@@ -54,7 +54,9 @@ static json_t *vm_json(const struct statedb_vm *vm)
 			 vm->digest, "desired", vm->desired, "state", vm->state,
 			 "state_node", vm->state_node, "state_since",
 			 (json_int_t)vm->state_ms, "lock",
-			 vm->lock[0] ? json_string(vm->lock) : json_null());
+			 vm->lock[0] ? json_string(vm->lock) : json_null(),
+			 "target",
+			 vm->target[0] ? json_string(vm->target) : json_null());
 }
 
 /* ---- routing to the VM's node ---- */
@@ -531,6 +533,179 @@ void h_vm_delete(struct agent *a, struct api_req *req, struct api_resp *resp)
 	submit(a, req, resp, &x);
 }
 
+/* Whether the VM runs here (running or paused), per libvirt. */
+static int running_here(struct agent *a, int64_t vmid, bool *ret,
+			struct hx_err *err)
+{
+	struct vmexec_status st;
+	int r;
+
+	if ((r = vmexec_status(a->vmx, vmid, &st, err)) < 0)
+		return r;
+	*ret = strcmp(st.state, "running") == 0 ||
+	       strcmp(st.state, "paused") == 0;
+	return 0;
+}
+
+/* POST /vms/VMID/migrate on the VM's node: validates everything, asks the
+ * destination whether it can take the VM, then starts the task. */
+static void vm_migrate(struct agent *a, struct api_req *req,
+		       struct api_resp *resp)
+{
+	static const char *const allowed[] = {"node", "online",
+					      "bandwidth_mbps",
+					      "max_downtime_ms", NULL};
+	struct vmexec_migrate_req q = {.max_downtime_ms = 100};
+	json_t *v, *check = NULL;
+	struct statedb_node n;
+	struct statedb_vm vm;
+	struct hx_err err = {0};
+	bool running;
+	int64_t task;
+
+	if (!api_body_check(req, resp, allowed, true))
+		return;
+	v = json_object_get(req->body, "node");
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    json_string_length(v) >= sizeof(q.target)) {
+		api_error(resp, -EINVAL, "node: the destination node's name "
+					 "is required");
+		return;
+	}
+	snprintf(q.target, sizeof(q.target), "%s", json_string_value(v));
+	v = json_object_get(req->body, "online");
+	if (v != NULL && !json_is_boolean(v)) {
+		api_error(resp, -EINVAL, "online: must be true or false");
+		return;
+	}
+	if (!body_int(req, resp, "bandwidth_mbps", 0, 1000000,
+		      &q.bandwidth_mibs) ||
+	    !body_int(req, resp, "max_downtime_ms", 1, 600000,
+		      &q.max_downtime_ms))
+		return;
+	if (!vm_load(a, req, resp, &vm))
+		return;
+	if (route_to(a, vm.node, req, resp) || !executor_ready(a, resp))
+		goto out;
+	q.vmid = vm.vmid;
+	if (strcmp(q.target, vm.node) == 0) {
+		api_error(resp, -EINVAL, "VM %" PRId64 " is already on node '%s'",
+			  vm.vmid, vm.node);
+		goto out;
+	}
+	if (statedb_node_get(a->db, q.target, &n, &err) < 0) {
+		api_error_from(resp, &err);
+		goto out;
+	}
+	snprintf(q.target_peer, sizeof(q.target_peer), "%s", n.peer);
+	if (vm.lock[0] != '\0') {
+		api_error(resp, -EBUSY, "VM %" PRId64 " is locked (%s)",
+			  vm.vmid, vm.lock);
+		goto out;
+	}
+	if (running_here(a, vm.vmid, &running, &err) < 0) {
+		api_error_from(resp, &err);
+		goto out;
+	}
+	q.online = v != NULL ? json_is_true(v) : running;
+	if (q.online && !running) {
+		api_error(resp, -EBUSY,
+			  "VM %" PRId64 " is not running: migrate it offline "
+			  "(\"online\": false)",
+			  vm.vmid);
+		goto out;
+	}
+	if (!q.online && running) {
+		api_error(resp, -EBUSY,
+			  "VM %" PRId64 " is running: stop it first, or "
+			  "migrate it live",
+			  vm.vmid);
+		goto out;
+	}
+	/* Can the destination take it (bridges, shared files, volumes)? */
+	check = json_pack("{s:s, s:b, s:b}", "source", a->cfg.name, "check", 1,
+			  "offline", !q.online);
+	if (vmexec_peer_call(a, q.target, q.target_peer, vm.vmid, "prepare",
+			     check, NULL, &err) < 0) {
+		api_error_from(resp, &err);
+		goto out;
+	}
+	snprintf(q.actor, sizeof(q.actor), "%s", req->actor);
+	if (vmexec_migrate_submit(a->vmx, &q, &task, &err) < 0) {
+		api_error_from(resp, &err);
+		goto out;
+	}
+	resp->status = 202;
+	resp->data = json_pack("{s:I, s:I}", "vmid", (json_int_t)vm.vmid,
+			       "task", (json_int_t)task);
+out:
+	json_decref(check);
+	statedb_vm_clear(&vm);
+}
+
+/* POST /vms/VMID/migrate/OP: "cancel" for users; "prepare", "probe" and
+ * "abort" only from other nodes (the source of a migration). */
+void h_vm_migrate_op(struct agent *a, struct api_req *req,
+		     struct api_resp *resp)
+{
+	const char *op = req->arg[1];
+	struct statedb_vm vm;
+	struct hx_err err = {0};
+	json_t *data = NULL;
+	char *end;
+	int64_t vmid, task;
+	int r;
+
+	if (strcmp(op, "cancel") == 0) {
+		static const char *const none[] = {NULL};
+		if (!api_body_check(req, resp, none, false) ||
+		    !vm_load(a, req, resp, &vm))
+			return;
+		if (!route_to(a, vm.node, req, resp) &&
+		    executor_ready(a, resp)) {
+			if (vmexec_migrate_cancel(a->vmx, vm.vmid, &task,
+						  &err) < 0) {
+				api_error_from(resp, &err);
+			} else {
+				resp->status = 202;
+				resp->data = json_pack("{s:I, s:I}", "vmid",
+						       (json_int_t)vm.vmid,
+						       "task",
+						       (json_int_t)task);
+			}
+		}
+		statedb_vm_clear(&vm);
+		return;
+	}
+	if (!req->forwarded || (strcmp(op, "prepare") != 0 &&
+				strcmp(op, "probe") != 0 &&
+				strcmp(op, "abort") != 0)) {
+		api_error(resp, -ENOENT, "no such API path: %s", req->path);
+		return;
+	}
+	if (!executor_ready(a, resp))
+		return;
+	vmid = strtoll(req->arg[0], &end, 10);
+	if (*end != '\0' || vmid < STATEDB_VMID_MIN) {
+		api_error(resp, -EINVAL, "bad VMID '%s'", req->arg[0]);
+		return;
+	}
+	if (strcmp(op, "prepare") == 0 && !json_is_object(req->body))
+		r = hx_err_set(&err, -EINVAL, "a JSON object body is required");
+	else if (strcmp(op, "prepare") == 0)
+		r = vmexec_migrate_prepare(a->vmx, vmid, req->body, &data,
+					   &err);
+	else if (strcmp(op, "probe") == 0)
+		r = vmexec_migrate_probe(a->vmx, vmid, &data, &err);
+	else
+		r = vmexec_migrate_abort(a->vmx, vmid, &err);
+	if (r < 0) {
+		api_error_from(resp, &err);
+		return;
+	}
+	resp->data = data != NULL ? data : json_object();
+}
+
 void h_vm_action(struct agent *a, struct api_req *req, struct api_resp *resp)
 {
 	static const struct {
@@ -548,6 +723,11 @@ void h_vm_action(struct agent *a, struct api_req *req, struct api_resp *resp)
 	};
 	struct vmexec_req x = {0};
 	int64_t timeout = 60;
+
+	if (strcmp(req->arg[1], "migrate") == 0) {
+		vm_migrate(a, req, resp);
+		return;
+	}
 
 	for (size_t i = 0; i < HX_ARRAY_SIZE(acts); i++) {
 		if (strcmp(acts[i].name, req->arg[1]) != 0)

@@ -11,7 +11,10 @@
  * User actions run as tasks on their own threads; a VM with an action in
  * flight is left alone by the reconciler. hxd dying at any instruction is
  * safe: QEMU processes belong to libvirtd, and the next reconcile picks up
- * from the replicated state.
+ * from the replicated state. A VM locked "migrate" with no job here (hxd
+ * died mid-migration) is settled by vmexec_migrate_recover(): the rule is
+ * in vmmigrate.c. A domain of a VM that another node owns and reports
+ * running is a second copy and is powered off.
  *
  * Threads: the reconciler, libvirt's event loop, and one per action. The
  * libvirt connection is shared (libvirt connections are thread-safe);
@@ -371,8 +374,12 @@ static void reconcile_vm(struct vmexec *x, virConnectPtr c,
 		if (state == VIR_DOMAIN_RUNNING)
 			rt->gave_up = false;
 	}
-	if (vm->lock[0] != '\0') {
-		/* create, migrate, delete: their task owns the VM */
+	if (strcmp(vm->lock, "migrate") == 0) {
+		/* no job here owns it (busy VMs are skipped): hxd restarted */
+		if (!vmexec_migrate_recover(x, c, vm, rt))
+			report(x, rt, vm->vmid, name);
+	} else if (vm->lock[0] != '\0') {
+		/* create, delete: their task owns the VM */
 		report(x, rt, vm->vmid, name);
 	} else if (want && !active) {
 		if (host_booted) {
@@ -425,6 +432,35 @@ out:
 		virDomainFree(d);
 }
 
+/* A running domain here of a VM that another node owns and reports
+ * running, not migrating here: a second copy (e.g. a migration whose
+ * clean-up could not reach this node). Powers it off; true if it did. */
+static bool second_copy(struct vmexec *x, virDomainPtr d, int64_t vmid)
+{
+	struct statedb_vm vm;
+	char key[24], subject[32];
+	bool other;
+
+	snprintf(key, sizeof(key), "%" PRId64, vmid);
+	if (statedb_vm_get(x->a->db, key, &vm, NULL) < 0)
+		return false;
+	other = strcmp(vm.node, x->a->cfg.name) != 0 &&
+		strcmp(vm.state, "running") == 0 &&
+		strcmp(vm.state_node, vm.node) == 0 &&
+		!(strcmp(vm.lock, "migrate") == 0 &&
+		  strcmp(vm.target, x->a->cfg.name) == 0);
+	if (other) {
+		snprintf(subject, sizeof(subject), "vm/%" PRId64, vmid);
+		agent_event(x->a, "vm.stop", subject, "executor",
+			    "a second copy ran on node '%s' while node '%s' "
+			    "runs it: powered off",
+			    x->a->cfg.name, vm.node);
+		(void)virDomainDestroy(d);
+	}
+	statedb_vm_clear(&vm);
+	return other;
+}
+
 /* Domains named like ours that this node does not own. */
 static void reconcile_strays(struct vmexec *x, virConnectPtr c,
 			     const struct statedb_vm *vms, unsigned n)
@@ -451,6 +487,9 @@ static void reconcile_strays(struct vmexec *x, virConnectPtr c,
 				/* left behind by a migration or a delete */
 				(void)virDomainUndefineFlags(
 					doms[i], VIR_DOMAIN_UNDEFINE_NVRAM);
+			} else if (*end == '\0' && !mine && !busy &&
+				   second_copy(x, doms[i], vmid)) {
+				/* powered off */
 			} else if (*end == '\0' && !mine && !busy) {
 				if (hx_now_ms() - x->stray_log_ms > 60000) {
 					hx_log(LOG_WARNING,
@@ -492,6 +531,26 @@ static void reconcile(struct vmexec *x)
 	virConnectPtr c;
 	unsigned n = 0;
 
+	if (!x->booted_checked) {
+		unsigned ended = 0;
+
+		/* Tasks a previous hxd of this node left running died with it:
+		 * no thread of ours runs them now. */
+		if (statedb_task_abandon(x->a->db, x->a->cfg.name,
+					 "interrupted: hxd restarted", &ended,
+					 &err) < 0) {
+			return;
+		}
+		if (ended > 0)
+			hx_log(LOG_NOTICE, "ended %u task(s) interrupted by the "
+			       "restart of hxd", ended);
+		x->host_booted = host_booted(x);
+		x->booted_checked = true;
+		pthread_mutex_lock(&x->lock);
+		x->ready = true;
+		pthread_cond_broadcast(&x->cond);
+		pthread_mutex_unlock(&x->lock);
+	}
 	c = vmexec_conn(x, &err);
 	if (c == NULL) {
 		if (hx_now_ms() - x->conn_log_ms > 30000) {
@@ -503,10 +562,6 @@ static void reconcile(struct vmexec *x)
 	if (statedb_vm_list(x->a->db, x->a->cfg.name, &vms, &n, &err) < 0) {
 		virConnectClose(c);
 		return;
-	}
-	if (!x->booted_checked) {
-		x->host_booted = host_booted(x);
-		x->booted_checked = true;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		struct vm_rt *rt;

@@ -45,7 +45,7 @@ static void xadd(struct xbuf *b, const char *fmt, ...)
 			b->len += (size_t)n;
 			return;
 		}
-		size_t cap = (b->cap + (size_t)n) * 2;
+		size_t cap = (b->cap + (size_t)n + 1) * 2;
 		char *s = realloc(b->s, cap);
 		if (s == NULL) {
 			b->oom = true;
@@ -128,6 +128,60 @@ static void disk_target(const char *bus, unsigned n, char *dev, size_t len,
 	else
 		snprintf(dev, len, "%s%c%c", prefix, 'a' + n / 26 - 1,
 			 'a' + n % 26);
+}
+
+char *vmxml_rewrite_paths(const char *xml, const char *const from[],
+			  const char *const to[], unsigned n)
+{
+	struct xbuf b = {0};
+	const char *p = xml;
+
+	xadd(&b, "%s", ""); /* an empty document stays a valid string */
+	while (*p != '\0') {
+		unsigned i = n;
+
+		if (p > xml && (p[-1] == '\'' || p[-1] == '"' || p[-1] == '>'))
+			for (i = 0; i < n; i++) {
+				size_t fl = strlen(from[i]);
+				if (fl > 0 && strncmp(p, from[i], fl) == 0 &&
+				    p[fl] == '/')
+					break;
+			}
+		if (i < n) {
+			xadd(&b, "%s", to[i]);
+			p += strlen(from[i]);
+			continue;
+		}
+		/* up to and with the next quote or '>', then look again */
+		size_t run = strcspn(p, "'\">");
+		if (p[run] != '\0')
+			run++;
+		xadd(&b, "%.*s", (int)run, p);
+		p += run;
+	}
+	if (b.oom) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}
+
+void vmxml_disk_dev(const struct vm_config *c, unsigned i, char *buf,
+		    size_t len)
+{
+	unsigned n = 0;
+	const char *bus;
+	bool blk = strcmp(c->disks[i].bus, "virtio-blk") == 0;
+	bool ide = strcmp(c->disks[i].bus, "ide") == 0;
+
+	/* the same counters as render_disks() */
+	for (unsigned k = 0; k < i; k++) {
+		bool kblk = strcmp(c->disks[k].bus, "virtio-blk") == 0;
+		bool kide = strcmp(c->disks[k].bus, "ide") == 0;
+		if (kblk == blk && kide == ide)
+			n++;
+	}
+	disk_target(c->disks[i].bus, n, buf, len, &bus);
 }
 
 static int render_disks(struct xbuf *b, const struct vm_config *c,

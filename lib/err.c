@@ -1,6 +1,8 @@
 /* Error codes and contextual error messages. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/lib.h"
@@ -77,4 +79,16 @@ int hx_err_copy(struct hx_err *dst, const struct hx_err *src)
 	if (dst != NULL)
 		*dst = *src;
 	return src->code;
+}
+
+void hx_crash_point(const char *point)
+{
+	const char *at = getenv("HX_CRASH_AT");
+
+	if (at == NULL || strcmp(at, point) != 0)
+		return;
+	hx_log(LOG_CRIT, "crash point '%s' reached (HX_CRASH_AT): killing "
+			 "myself",
+	       point);
+	(void)raise(SIGKILL);
 }

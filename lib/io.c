@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,24 @@ int hx_write_all(int fd, const void *buf, size_t len)
 			return -errno;
 		}
 		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int hx_pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		off += n;
 		len -= (size_t)n;
 	}
 	return 0;
@@ -151,4 +170,42 @@ int hx_file_write_atomic(const char *path, const void *buf, size_t len,
 	if (r != 0)
 		(void)unlink(tmp);
 	return r;
+}
+
+/* One direction of a relay: moves what @from has to @to. Returns false
+ * once this direction is finished (EOF passed on, or an error). */
+static bool relay_step(int from, int to, bool *open_dir)
+{
+	char buf[65536];
+	ssize_t n = read(from, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (n > 0 && hx_write_all(to, buf, (size_t)n) == 0)
+		return true;
+	*open_dir = false;
+	(void)shutdown(to, SHUT_WR);
+	return n == 0; /* EOF: the other direction may go on */
+}
+
+void hx_relay(int a, int b)
+{
+	bool a_open = true, b_open = true; /* a->b and b->a still flowing */
+
+	while (a_open || b_open) {
+		struct pollfd pfd[2] = {{.fd = a_open ? a : -1, .events = POLLIN},
+					{.fd = b_open ? b : -1, .events = POLLIN}};
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    !relay_step(a, b, &a_open))
+			return;
+		if ((pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    !relay_step(b, a, &b_open))
+			return;
+	}
 }

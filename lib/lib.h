@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <syslog.h>
 
 /*
@@ -68,9 +69,16 @@ uint64_t hx_wall_ms(void);
 
 /* Writes @len bytes or fails with -errno; retries on EINTR. */
 int hx_write_all(int fd, const void *buf, size_t len);
+/* Writes @len bytes at @off (pwrite) or fails with -errno. */
+int hx_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 /* Reads exactly @len bytes within @timeout_ms (-1: no limit). Returns 0,
  * -ETIMEDOUT, -ECONNRESET on EOF, or another -errno. */
 int hx_read_full(int fd, void *buf, size_t len, int timeout_ms);
+
+/* Copies bytes both ways between stream sockets @a and @b until both
+ * directions reached end of file or either side failed; a half-close is
+ * passed on (shutdown SHUT_WR). Blocks; closes neither fd. */
+void hx_relay(int a, int b);
 
 /* Reads a whole small file (at most @max bytes) into a NUL-terminated
  * malloc'ed buffer owned by the caller. */
@@ -79,6 +87,11 @@ int hx_file_read(const char *path, size_t max, char **ret_buf, size_t *ret_len);
  * mode @mode. */
 int hx_file_write_atomic(const char *path, const void *buf, size_t len,
 			 unsigned mode);
+
+/* Test hook: if the environment variable HX_CRASH_AT equals @point, logs
+ * it and kills the process with SIGKILL, as kill -9 would, so that tests
+ * can crash hxd at an exact instruction. Otherwise does nothing. */
+void hx_crash_point(const char *point);
 
 #define HX_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

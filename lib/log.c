@@ -26,8 +26,8 @@ int hx_log_get_level(void)
 	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
-static void log_emit(int level, const char *suffix, const char *fmt,
-		     va_list ap)
+static void __attribute__((format(printf, 3, 0)))
+log_emit(int level, const char *suffix, const char *fmt, va_list ap)
 {
 	char line[1024];
 	int n;

@@ -422,7 +422,8 @@ static void serve_conn(struct hxraft_peer *peer, int fd)
 		pump_run(p);
 		goto out_close;
 	}
-	if ((service != HXRAFT_SVC_MSG && service != HXRAFT_SVC_JOIN) ||
+	if ((service != HXRAFT_SVC_MSG && service != HXRAFT_SVC_JOIN &&
+	     service != HXRAFT_SVC_LIBVIRT) ||
 	    peer->cfg.service == NULL) {
 		(void)serve_reply(p->session, PEER_REFUSED);
 		goto out_close;

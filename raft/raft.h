@@ -65,9 +65,10 @@ enum hxraft_service {
 	HXRAFT_SVC_DQLITE = 1, /* raft traffic and SQL clients */
 	HXRAFT_SVC_MSG = 2,    /* agent messages (msgpack frames) */
 	HXRAFT_SVC_JOIN = 3,   /* join request: token-authenticated only */
+	HXRAFT_SVC_LIBVIRT = 4, /* the node's libvirtd (VM migration) */
 };
 
-/* Handler for MSG and JOIN connections: runs on the connection's own
+/* Handler for MSG, JOIN and LIBVIRT connections: runs on the connection's own
  * thread and owns @fd (must close it). @peer_fp is the client's certificate
  * fingerprint ("" for JOIN clients without a certificate). */
 typedef void (*hxraft_service_fn)(void *data, int service, int fd,

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -23,7 +24,6 @@
 #define DB_NAME "horcrux"
 #define DB_POOL 8
 #define DB_BATCH 64
-#define DB_CODE_NOT_LEADER 10250
 
 struct db_conn {
 	struct wire_conn *wire;
@@ -44,8 +44,11 @@ struct statedb {
 	pthread_mutex_t lock; /* guards everything below */
 	char **peers;
 	unsigned npeers;
+	/* read connections: at most DB_POOL open, idle or in use */
 	struct db_conn *idle[DB_POOL];
 	unsigned nidle;
+	unsigned nopen;
+	pthread_cond_t returned; /* a read connection came back or closed */
 	/* writer */
 	pthread_t writer;
 	pthread_cond_t queued;
@@ -111,37 +114,70 @@ out:
 	return r;
 }
 
-static int pool_get(struct statedb *db, struct db_conn **ret,
-		    struct hx_err *err)
+/*
+ * Takes an idle read connection, or opens one while fewer than DB_POOL are
+ * open, or else waits until @deadline_ms for one to come back. A burst of
+ * readers (64 concurrent API requests) thus queues for a few connections
+ * instead of each opening one, a TLS handshake with the leader on a
+ * follower, only to close it after one query.
+ */
+static int pool_get(struct statedb *db, uint64_t deadline_ms,
+		    struct db_conn **ret, struct hx_err *err)
 {
+	struct timespec ts = {.tv_sec = (time_t)(deadline_ms / 1000),
+			      .tv_nsec = (long)(deadline_ms % 1000) * 1000000};
+	int r;
+
 	pthread_mutex_lock(&db->lock);
+	while (db->nidle == 0 && db->nopen >= DB_POOL) {
+		if (hx_now_ms() >= deadline_ms) {
+			pthread_mutex_unlock(&db->lock);
+			return hx_err_set(err, -ETIMEDOUT,
+					  "statedb: all %d connections to the "
+					  "leader stayed busy",
+					  DB_POOL);
+		}
+		(void)pthread_cond_timedwait(&db->returned, &db->lock, &ts);
+	}
 	if (db->nidle > 0) {
 		*ret = db->idle[--db->nidle];
 		pthread_mutex_unlock(&db->lock);
 		return 0;
 	}
+	db->nopen++;
 	pthread_mutex_unlock(&db->lock);
-	return conn_open(db, ret, err);
+	r = conn_open(db, ret, err);
+	if (r < 0) {
+		pthread_mutex_lock(&db->lock);
+		db->nopen--;
+		pthread_cond_signal(&db->returned);
+		pthread_mutex_unlock(&db->lock);
+	}
+	return r;
 }
 
 static void pool_put(struct statedb *db, struct db_conn *c, bool broken)
 {
-	if (!broken && !wire_conn_is_broken(c->wire)) {
-		pthread_mutex_lock(&db->lock);
-		if (db->nidle < DB_POOL) {
-			db->idle[db->nidle++] = c;
-			c = NULL;
-		}
-		pthread_mutex_unlock(&db->lock);
-	}
-	conn_free(c);
+	broken = broken || wire_conn_is_broken(c->wire);
+	pthread_mutex_lock(&db->lock);
+	if (broken)
+		db->nopen--;
+	else
+		db->idle[db->nidle++] = c; /* nidle < nopen <= DB_POOL */
+	pthread_cond_signal(&db->returned);
+	pthread_mutex_unlock(&db->lock);
+	if (broken)
+		conn_free(c);
 }
 
 static void pool_flush(struct statedb *db)
 {
 	pthread_mutex_lock(&db->lock);
-	while (db->nidle > 0)
+	while (db->nidle > 0) {
 		conn_free(db->idle[--db->nidle]);
+		db->nopen--;
+	}
+	pthread_cond_broadcast(&db->returned);
 	pthread_mutex_unlock(&db->lock);
 }
 
@@ -243,7 +279,7 @@ int db_read(struct statedb *db, db_fn fn, void *data, struct hx_err *err)
 	for (unsigned attempt = 0;; attempt++) {
 		struct db_tx tx = {.db = db};
 
-		r = pool_get(db, &tx.conn, err);
+		r = pool_get(db, deadline, &tx.conn, err);
 		if (r < 0)
 			return r;
 		r = fn(&tx, data, err);
@@ -258,13 +294,33 @@ int db_read(struct statedb *db, db_fn fn, void *data, struct hx_err *err)
 
 /* ---- the writer ---- */
 
+/*
+ * Ends a transaction that lost the database lock to another writer (each
+ * hxd has its own writer queue, so the other nodes' writers and this one
+ * meet on the leader, where dqlite answers "database is locked" at once
+ * instead of waiting). Nothing of it was committed.
+ */
+static int writer_busy(struct statedb *db, struct db_tx *tx, bool *ret_retry,
+		       bool *ret_busy, struct hx_err *err)
+{
+	if (db_exec(tx, "ROLLBACK", NULL, 0, NULL, NULL, NULL) < 0) {
+		conn_free(db->wconn);
+		db->wconn = NULL;
+	}
+	*ret_retry = true;
+	*ret_busy = true;
+	return hx_err_set(err, HX_EBUSY, "statedb: database is locked by "
+					 "another node's writer");
+}
+
 static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
-		      bool *ret_retry, struct hx_err *err)
+		      bool *ret_retry, bool *ret_busy, struct hx_err *err)
 {
 	struct db_tx tx = {.db = db};
 	int r;
 
 	*ret_retry = false;
+	*ret_busy = false;
 	if (db->wconn == NULL) {
 		r = conn_open(db, &db->wconn, err);
 		if (r < 0) {
@@ -273,30 +329,34 @@ static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
 		}
 	}
 	tx.conn = db->wconn;
-	if (db_exec(&tx, "BEGIN", NULL, 0, NULL, NULL, err) < 0)
-		goto retry;
+	if ((r = db_exec(&tx, "BEGIN", NULL, 0, NULL, NULL, err)) < 0)
+		goto fail;
 	for (unsigned i = 0; i < n; i++) {
 		struct db_op *op = &batch[i];
 
 		memset(&op->err, 0, sizeof(op->err));
-		if (db_exec(&tx, "SAVEPOINT hx_op", NULL, 0, NULL, NULL, err) <
-		    0)
-			goto retry;
+		r = db_exec(&tx, "SAVEPOINT hx_op", NULL, 0, NULL, NULL, err);
+		if (r < 0)
+			goto fail;
 		op->result = op->fn(&tx, op->data, &op->err);
 		if (tx.broken)
 			goto retry;
+		if (op->result == HX_EBUSY)
+			return writer_busy(db, &tx, ret_retry, ret_busy, err);
 		if (op->result < 0 &&
-		    db_exec(&tx, "ROLLBACK TO hx_op", NULL, 0, NULL, NULL,
-			    err) < 0)
-			goto retry;
-		if (db_exec(&tx, "RELEASE hx_op", NULL, 0, NULL, NULL, err) < 0)
-			goto retry;
+		    (r = db_exec(&tx, "ROLLBACK TO hx_op", NULL, 0, NULL, NULL,
+				 err)) < 0)
+			goto fail;
+		r = db_exec(&tx, "RELEASE hx_op", NULL, 0, NULL, NULL, err);
+		if (r < 0)
+			goto fail;
 	}
 	r = db_exec(&tx, "COMMIT", NULL, 0, NULL, NULL, err);
 	if (r == 0)
 		return 0;
-	if (r == HX_ENOTLEADER &&
-	    wire_last_code(db->wconn->wire) == DB_CODE_NOT_LEADER)
+	if (r == HX_EBUSY) /* refused: the transaction is still open */
+		return writer_busy(db, &tx, ret_retry, ret_busy, err);
+	if (r == HX_ENOTLEADER && wire_last_refused(db->wconn->wire))
 		goto retry; /* refused before anything was applied */
 	conn_free(db->wconn);
 	db->wconn = NULL;
@@ -306,11 +366,27 @@ static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
 				  err != NULL ? err->msg : "connection lost");
 	return r;
 
+fail:
+	if (r == HX_EBUSY && !tx.broken)
+		return writer_busy(db, &tx, ret_retry, ret_busy, err);
 retry:
 	conn_free(db->wconn);
 	db->wconn = NULL;
 	*ret_retry = true;
 	return err != NULL && err->code < 0 ? err->code : HX_ENOTLEADER;
+}
+
+/* Backoff before retrying a batch: after losing the lock, a few random
+ * milliseconds (so that writers on different nodes do not collide again
+ * in step); after losing the leader, longer, as wire_connect_leader does. */
+static void writer_backoff(bool busy, unsigned attempt)
+{
+	unsigned k = attempt < 4 ? attempt : 4;
+
+	if (busy)
+		usleep((1000u + randombytes_uniform(4000)) << k);
+	else
+		usleep(20000u << k);
 }
 
 static void writer_run_batch(struct statedb *db, struct db_op **ops,
@@ -319,16 +395,17 @@ static void writer_run_batch(struct statedb *db, struct db_op **ops,
 	struct db_op batch[DB_BATCH];
 	uint64_t deadline = hx_now_ms() + (uint64_t)db->cfg.leader_timeout_ms;
 	struct hx_err err = {0};
-	bool retry;
+	unsigned busy_attempts = 0, attempts = 0;
+	bool retry, busy;
 	int r;
 
 	for (unsigned i = 0; i < n; i++)
 		batch[i] = *ops[i];
-	for (unsigned attempt = 0;; attempt++) {
-		r = writer_try(db, batch, n, &retry, &err);
+	for (;;) {
+		r = writer_try(db, batch, n, &retry, &busy, &err);
 		if (!retry || hx_now_ms() >= deadline)
 			break;
-		usleep(20000u << (attempt < 4 ? attempt : 4));
+		writer_backoff(busy, busy ? busy_attempts++ : attempts++);
 	}
 	pthread_mutex_lock(&db->lock);
 	for (unsigned i = 0; i < n; i++) {
@@ -436,6 +513,7 @@ int statedb_set_peers(struct statedb *db, const char *const *addresses,
 int statedb_open(const struct statedb_config *cfg, struct statedb **ret_db,
 		 struct hx_err *err)
 {
+	pthread_condattr_t ca;
 	struct statedb *db;
 	int r;
 
@@ -451,6 +529,11 @@ int statedb_open(const struct statedb_config *cfg, struct statedb **ret_db,
 	pthread_mutex_init(&db->lock, NULL);
 	pthread_cond_init(&db->queued, NULL);
 	pthread_cond_init(&db->finished, NULL);
+	/* pool_get waits with deadlines on hx_now_ms()'s monotonic clock */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&db->returned, &ca);
+	pthread_condattr_destroy(&ca);
 	if (db->cfg.self_address == NULL ||
 	    statedb_set_peers(db, NULL, 0) < 0) {
 		r = hx_err_set(err, -ENOMEM, "statedb: out of memory");
@@ -490,6 +573,7 @@ void statedb_close(struct statedb *db)
 	free((void *)db->cfg.self_address);
 	pthread_cond_destroy(&db->queued);
 	pthread_cond_destroy(&db->finished);
+	pthread_cond_destroy(&db->returned);
 	pthread_mutex_destroy(&db->lock);
 	free(db);
 }

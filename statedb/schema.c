@@ -99,7 +99,15 @@ static const char *const migration_2[] = {
 	NULL,
 };
 
-static const char *const *const migrations[] = {migration_1, migration_2};
+/* 3: the node a VM is migrating to while it holds the "migrate" lock, so
+ * that a restarted hxd can finish or undo a migration it lost track of. */
+static const char *const migration_3[] = {
+	"ALTER TABLE vms ADD COLUMN target TEXT NOT NULL DEFAULT ''",
+	NULL,
+};
+
+static const char *const *const migrations[] = {migration_1, migration_2,
+						 migration_3};
 
 /* 0 when the meta table does not exist yet. */
 static int schema_read(struct db_tx *tx, int *ret_version, struct hx_err *err)

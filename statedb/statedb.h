@@ -27,7 +27,7 @@ struct hx_err;
  */
 
 /* Newest schema version this build knows. */
-#define STATEDB_SCHEMA_VERSION 2
+#define STATEDB_SCHEMA_VERSION 3
 
 /* Connects a stream socket to the dqlite node at @address. */
 typedef int (*statedb_dial_fn)(void *data, const char *address,
@@ -165,6 +165,12 @@ int statedb_task_log(struct statedb *db, int64_t id, const char *line,
 		     struct hx_err *err);
 int statedb_task_finish(struct statedb *db, int64_t id, bool ok,
 			const char *message, struct hx_err *err);
+/* Ends every task of @node still running with "error" and @message
+ * (its hxd restarted), except migrations whose VM still holds the
+ * "migrate" lock (their recovery ends them); the number ended in *ret_n. */
+int statedb_task_abandon(struct statedb *db, const char *node,
+			 const char *message, unsigned *ret_n,
+			 struct hx_err *err);
 /* Newest first; @state NULL for any. */
 int statedb_task_list(struct statedb *db, const char *state, unsigned limit,
 		      struct statedb_task **ret, unsigned *ret_n,
@@ -218,6 +224,7 @@ struct statedb_vm {
 	char state_node[64]; /* the node that reported @state */
 	int64_t state_ms;    /* wall clock of the last state change */
 	char lock[16];	     /* "" or the operation holding the VM */
+	char target[64];     /* with lock "migrate": the destination node */
 	int64_t created_ms;
 	char digest[33];     /* of the configuration and pending change */
 };
@@ -269,6 +276,12 @@ int statedb_vm_set_state(struct statedb *db, int64_t vmid, const char *node,
  * @lock "" releases the lock if it is @held. */
 int statedb_vm_lock(struct statedb *db, int64_t vmid, const char *lock,
 		    const char *held, struct hx_err *err);
+/* Takes the lock "migrate" towards node @to if the VM is on @from and
+ * unlocked (-EBUSY otherwise). Released with statedb_vm_lock(db, vmid, "",
+ * "migrate") or statedb_vm_move(). */
+int statedb_vm_lock_migrate(struct statedb *db, int64_t vmid,
+			    const char *from, const char *to,
+			    struct hx_err *err);
 /* Moves the pending change into the configuration. */
 int statedb_vm_apply_pending(struct statedb *db, int64_t vmid,
 			     struct hx_err *err);

@@ -244,3 +244,40 @@ int statedb_task_get(struct statedb *db, int64_t id,
 	}
 	return 0;
 }
+
+struct abandon_req {
+	const char *node;
+	const char *message;
+	uint64_t changes;
+};
+
+static int task_abandon_fn(struct db_tx *tx, void *data, struct hx_err *err)
+{
+	struct abandon_req *q = data;
+	struct wire_value p[] = {db_text(q->message),
+				 db_int((int64_t)hx_wall_ms()),
+				 db_text(q->node)};
+
+	/* A migration whose VM still holds its lock is settled (and its
+	 * task finished) by the migration recovery, which knows whether the
+	 * guest moved. */
+	return db_exec(tx,
+		       "UPDATE tasks SET state = 'error', message = ?, "
+		       "ended_ms = ? WHERE node = ? AND state = 'running' AND "
+		       "NOT (kind = 'vm.migrate' AND EXISTS (SELECT 1 FROM vms "
+		       "WHERE 'vm/' || vms.vmid = tasks.subject AND "
+		       "vms.lock = 'migrate'))",
+		       p, HX_ARRAY_SIZE(p), NULL, &q->changes, err);
+}
+
+int statedb_task_abandon(struct statedb *db, const char *node,
+			 const char *message, unsigned *ret_n,
+			 struct hx_err *err)
+{
+	struct abandon_req q = {node, message, 0};
+	int r = db_write(db, task_abandon_fn, &q, err);
+
+	if (r == 0 && ret_n != NULL)
+		*ret_n = (unsigned)q.changes;
+	return r;
+}

@@ -20,7 +20,7 @@
 
 #define VM_COLS                                                              \
 	"vmid, name, node, cpus, memory_mb, tags, config, pending, desired, " \
-	"state, state_node, state_ms, lock, created_ms, version"
+	"state, state_node, state_ms, lock, created_ms, version, target"
 
 void statedb_vm_clear(struct statedb_vm *vm)
 {
@@ -64,6 +64,7 @@ static int vm_from_row(const struct wire_rows *rows, unsigned r,
 	vm->state_ms = db_row_int(rows, r, 11);
 	db_row_copy(rows, r, 12, vm->lock, sizeof(vm->lock));
 	vm->created_ms = db_row_int(rows, r, 13);
+	db_row_copy(rows, r, 15, vm->target, sizeof(vm->target));
 	if (vm->config == NULL ||
 	    (pending->type == WIRE_TEXT && vm->pending == NULL)) {
 		statedb_vm_clear(vm);
@@ -479,11 +480,28 @@ int statedb_vm_lock(struct statedb *db, int64_t vmid, const char *lock,
 		q.p[1] = db_int(vmid);
 		q.why = "is locked";
 	} else {
-		q.sql = "UPDATE vms SET lock = '' WHERE vmid = ? AND lock = ?";
+		q.sql = "UPDATE vms SET lock = '', target = '' WHERE vmid = ? "
+			"AND lock = ?";
 		q.p[0] = db_int(vmid);
 		q.p[1] = db_text(held != NULL ? held : "");
 		q.why = "does not hold the expected lock";
 	}
+	return db_write(db, vm_set_fn, &q, err);
+}
+
+int statedb_vm_lock_migrate(struct statedb *db, int64_t vmid,
+			    const char *from, const char *to,
+			    struct hx_err *err)
+{
+	struct set_req q = {
+		.vmid = vmid,
+		.sql = "UPDATE vms SET lock = 'migrate', target = ? WHERE "
+		       "vmid = ? AND node = ? AND lock = ''",
+		.p = {db_text(to), db_int(vmid), db_text(from)},
+		.n = 3,
+		.why = "is locked or on another node",
+	};
+
 	return db_write(db, vm_set_fn, &q, err);
 }
 
@@ -507,8 +525,9 @@ int statedb_vm_move(struct statedb *db, int64_t vmid, const char *from,
 {
 	struct set_req q = {
 		.vmid = vmid,
-		.sql = "UPDATE vms SET node = ?, lock = '', version = version + 1 "
-		       "WHERE vmid = ? AND node = ? AND lock = ?",
+		.sql = "UPDATE vms SET node = ?, lock = '', target = '', "
+		       "version = version + 1 WHERE vmid = ? AND node = ? AND "
+		       "lock = ?",
 		.p = {db_text(to), db_int(vmid), db_text(from), db_text(held)},
 		.n = 4,
 		.why = "moved or lost its lock meanwhile",

@@ -56,8 +56,17 @@
 #define WIRE_MAX_RESULT ((size_t)256 << 20) /* all batches of one query */
 #define WIRE_KEEP_BUF ((size_t)1 << 20)	    /* larger buffers are dropped */
 
+/* Leader discovery polls every 100 ms at most while an election is likely
+ * under way (raft's election timeout is 15 x the latency hint, 450 ms by
+ * default, randomized up to twice that): with the later 500 ms steps, a
+ * failover took half a second longer whenever the election ended just
+ * after a poll. Past that, it backs off to spare a cluster without quorum
+ * a storm of TLS handshakes from every waiting request. */
+#define WIRE_ELECTION_MS 2000
+
 /* SQLite/dqlite failure codes with a meaning of their own. */
 #define WIRE_CODE_BUSY 5
+#define WIRE_CODE_NOTFOUND 12
 #define WIRE_CODE_NOT_LEADER 10250
 #define WIRE_CODE_LEADERSHIP_LOST 10506
 
@@ -804,6 +813,7 @@ struct wire_conn {
 	int fd;
 	int timeout_ms;
 	bool broken;
+	bool refused; /* the last FAILURE says the request did not run */
 	uint64_t last_code;
 	struct wbuf out; /* request being built */
 	uint8_t *in;	 /* last response body */
@@ -823,6 +833,11 @@ int wire_conn_is_broken(const struct wire_conn *c)
 uint64_t wire_last_code(const struct wire_conn *c)
 {
 	return c->last_code;
+}
+
+bool wire_last_refused(const struct wire_conn *c)
+{
+	return c->refused;
 }
 
 void wire_conn_free(struct wire_conn *c)
@@ -896,6 +911,7 @@ static int req_start(struct wire_conn *c, const char *what,
 		return hx_err_set(err, -ENOTCONN,
 				  "dqlite %s: connection is broken", what);
 	c->last_code = 0;
+	c->refused = false;
 	c->out.len = 0;
 	return put_u64(&c->out, 0);
 }
@@ -1000,7 +1016,18 @@ static int conn_failure(struct wire_conn *c, size_t len, const char *what,
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
 	c->last_code = code;
-	r = hx_err_set(err, map_failure(code), "%s", msg);
+	c->refused = code == WIRE_CODE_NOT_LEADER;
+	r = map_failure(code);
+	if (code == WIRE_CODE_NOTFOUND &&
+	    strcmp(msg, "no database opened") == 0) {
+		/* The server dropped this connection's database when it lost
+		 * leadership after our OPEN (even if it leads again now):
+		 * every later request would fail the same way. */
+		c->broken = true;
+		c->refused = true;
+		r = HX_ENOTLEADER;
+	}
+	r = hx_err_set(err, r, "%s", msg);
 	free(msg);
 	return r;
 }
@@ -1494,7 +1521,7 @@ int wire_connect_leader(wire_dial_fn dial, void *data,
 		.io_timeout_ms = io_timeout_ms,
 		.deadline_ms = deadline_ms,
 	};
-	uint64_t start = hx_now_ms(), backoff = 20, now;
+	uint64_t start = hx_now_ms(), backoff = 20, cap, now;
 
 	if (n == 0)
 		return hx_err_set(err, -EINVAL, "dqlite: no node to ask");
@@ -1512,7 +1539,8 @@ int wire_connect_leader(wire_dial_fn dial, void *data,
 			break;
 		sleep_ms(backoff < deadline_ms - now ? backoff :
 						       deadline_ms - now);
-		backoff = backoff * 2 > 500 ? 500 : backoff * 2;
+		cap = now - start < WIRE_ELECTION_MS ? 100 : 500;
+		backoff = backoff * 2 > cap ? cap : backoff * 2;
 	}
 	return hx_err_set(err, HX_ENOQUORUM,
 			  "no leader found among %u nodes within %" PRIu64

@@ -2,6 +2,7 @@
 #ifndef HX_STATEDB_WIRE_H
 #define HX_STATEDB_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -136,13 +137,21 @@ int wire_cluster(struct wire_conn *c, struct wire_server **ret_servers,
  * HX_EPROTO; timeouts -ETIMEDOUT; a closed peer -ECONNRESET.
  */
 uint64_t wire_last_code(const struct wire_conn *c);
+/* Whether the last FAILURE proves the request was refused before it ran:
+ * "not leader" (10250), or "no database opened", which dqlite 1.11 answers
+ * on every connection whose database it dropped when it lost leadership
+ * (even after it regains it). The latter also becomes HX_ENOTLEADER and
+ * marks the connection broken: it can never serve its database again. */
+bool wire_last_refused(const struct wire_conn *c);
 
 /*
  * Leader discovery. @dial connects to a node address and returns a
  * connected fd. Asks the nodes in @addresses (in order, starting with
  * @addresses[0]) who the leader is; accepts a leader only when the leader
  * node itself, asked directly, names itself. Retries with exponential
- * backoff (start 20 ms, cap 500 ms) until @deadline_ms (hx_now_ms clock).
+ * backoff from 20 ms, capped at 100 ms for the first 2 s (the time an
+ * election takes) and at 500 ms after, until @deadline_ms (hx_now_ms
+ * clock).
  * On success *ret_conn is a handshaken connection to the leader and
  * *ret_leader_id its id.
  */

@@ -5,7 +5,7 @@ pkgs=(build-essential autoconf automake libtool autoconf-archive pkg-config
 	libdqlite-dev libraft-dev libuv1-dev libsqlite3-dev libmsgpack-dev
 	libsodium-dev libmicrohttpd-dev libjansson-dev libgnutls28-dev
 	libcurl4-gnutls-dev libcmocka-dev jq curl iproute2 procps clang
-	libclang-rt-14-dev wrk
+	libclang-rt-14-dev cppcheck wrk
 	busybox-static cpio kmod qemu-system-x86 qemu-utils ovmf socat
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
 	libvirt-dev)

@@ -147,8 +147,9 @@ int hxctl_cmd_cluster_join(struct hxctl *c, const struct hxctl_args *a)
 			    HXCTL_JOIN_TIMEOUT_MS, &resp);
 	json_decref(body);
 	if (code == HXCTL_EXIT_OK && !c->json)
-		printf("Joined the cluster through %s as '%s' (%s).\n",
-		       a->pos[0], hxctl_json_str(resp.data, "name", "?"),
+		printf("Joined cluster '%s' through %s as '%s' (%s).\n",
+		       hxctl_json_str(resp.data, "cluster", "?"), a->pos[0],
+		       hxctl_json_str(resp.data, "name", "?"),
 		       hxctl_json_str(resp.data, "role", "?"));
 	hxctl_resp_close(&resp);
 	return code;

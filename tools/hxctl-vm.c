@@ -221,8 +221,13 @@ int hxctl_cmd_vm_migrate(struct hxctl *c, const struct hxctl_args *a)
 	if (!opt_int(a, "bandwidth", 0, INT32_MAX, &bw) ||
 	    !opt_int(a, "max-downtime", 1, INT32_MAX, &downtime))
 		return HXCTL_EXIT_USAGE;
-	body = json_pack("{sssb}", "node", a->pos[1], "online",
-			 hxctl_args_get(a, "offline") == NULL);
+	/* Without --offline the node decides: live if the VM runs. */
+	body = json_pack("{ss}", "node", a->pos[1]);
+	if (body != NULL && hxctl_args_get(a, "offline") != NULL &&
+	    json_object_set_new(body, "online", json_false()) < 0) {
+		json_decref(body);
+		body = NULL;
+	}
 	if (body == NULL) {
 		hxctl_warn("NODE is not valid UTF-8, or out of memory");
 		return HXCTL_EXIT_USAGE;

@@ -146,7 +146,7 @@ static int spec_value(const char *what, const struct spec_key *k,
 					  "%s: mac must look like "
 					  "52:54:00:12:34:56, got '%s'",
 					  what, val);
-		/* fall through */
+		__attribute__((fallthrough));
 	case SPEC_STR:
 		*ret = json_string(val);
 		if (*ret == NULL)

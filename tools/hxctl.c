@@ -171,10 +171,10 @@ static const struct ctl_command ctl_commands[] = {
 	 "VM NODE [--offline] [--bandwidth MBPS] [--max-downtime MS] "
 	 "[--wait]",
 	 "move a VM to another node",
-	 "A running VM moves live unless --offline. --bandwidth limits the\n"
-	 "transfer (MiB/s, 0: no limit); --max-downtime bounds the final\n"
-	 "pause (ms). 'vm cancel' stops a live migration; the VM keeps\n"
-	 "running where it was."},
+	 "A running VM moves live, a stopped one offline (--offline refuses\n"
+	 "a running VM). --bandwidth limits the transfer (MiB/s, 0: no\n"
+	 "limit); --max-downtime bounds the final pause (ms, default 100).\n"
+	 "'vm cancel' stops a migration; the VM keeps running where it was."},
 	{"vm", "cancel", hxctl_cmd_vm_cancel, "", 1, 1, "VM",
 	 "cancel a VM's migration", NULL},
 	{"vm", "status", hxctl_cmd_vm_status, "", 1, 1, "VM",

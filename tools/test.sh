@@ -1,7 +1,7 @@
 #!/bin/bash
 # Installs what is needed, builds with -Werror and ASan+UBSan, and runs the
-# whole test suite: unit, integration, fuzz corpus replay, and (as root)
-# the network-namespace cluster tests. Ends with "N passed, N failed".
+# whole test suite: lint, unit, integration, fuzz corpus replay, and (as
+# root) the network-namespace cluster tests. Ends with "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 tools/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
@@ -18,6 +18,13 @@ if [ "$(id -u)" = 0 ]; then
 	make -C "$build" check-cluster || true
 fi
 pass=0 fail=0
+# clang -Werror over every file plus cppcheck: seconds, counted as one test.
+if make -C "$build" lint >"$build/lint.log" 2>&1; then
+	pass=1
+else
+	fail=1
+	cat "$build/lint.log"
+fi
 for log in "$build/test-suite.log" "$build/cluster-suite.log"; do
 	[ -f "$log" ] || continue
 	p=$(sed -n 's/^# PASS: *//p' "$log" | head -1)

@@ -38,4 +38,13 @@ api 3 PATCH /nodes/n1 "{\"labels\":{\"rack\":\"a\"},\"digest\":\"$d\"}" | jq -e 
 api 2 PATCH /nodes/n1 "{\"labels\":{\"rack\":\"b\"},\"digest\":\"$d\"}" | jq -e '.error.code == "precondition_failed"' >/dev/null || fail "stale digest accepted"
 api 1 GET /nodes/n1 | jq -e '.data.labels.rack == "a"' >/dev/null || fail "label not replicated"
 ok "compare-and-set through followers"
+
+# n4 is a standby: its dqlite does not know the leader, yet it forwards
+# leader requests (through the leader its heartbeats found).
+wait_until 60 0.5 sh -c "[ \"\$(curl -s --max-time 5 --unix-socket $(dir_of 1)/hxd.sock http://x/api/v1/cluster | jq -r '.data.members[] | select(.name == \"n4\") | .role')\" = standby ]" ||
+	fail "n4 not a standby"
+wait_until 30 0.5 sh -c "curl -s --max-time 5 --unix-socket $(dir_of 4)/hxd.sock http://x/api/v1/nodes | jq -e '[.data[] | select(.state == \"online\")] | length == 4' >/dev/null" ||
+	fail "standby cannot forward: $(api 4 GET /nodes)"
+hx 4 node list >/dev/null || fail "hxctl node list on the standby"
+ok "a standby forwards leader requests"
 exit 0

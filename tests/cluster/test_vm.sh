@@ -44,6 +44,14 @@ task_done() { # I TASK: the task ended ok
 	[ "$s" = error ] && { api "$1" GET "/tasks/$2" | jq -c .data; exit 1; }
 	return 1
 }
+# act I METHOD PATH [BODY]: an API call that must start a task; its id.
+act() {
+	local out t
+	out=$(api "$1" "$2" "$3" "${4:-}")
+	t=$(echo "$out" | jq -r '.data.task // empty')
+	[ -n "$t" ] || fail "$2 $3 on n$1 refused: $out"
+	echo "$t"
+}
 vm_field() { # I VMID JQ
 	api "$1" GET "/vms/$2" | jq -r ".data$3"
 }
@@ -67,6 +75,9 @@ wait_until 300 0.2 grep -aq "HXGUEST READY" "$(serial 1 100)" ||
 	fail "guest did not boot: $(tail -c 600 "$(serial 1 100)")"
 t1=$(date +%s%N)
 ok "guest booted on n1, $(((t1 - t0) / 1000000)) ms from the API call to its marker"
+# A second guest that ignores the ACPI power button (used below).
+task=$(api 1 POST /vms "$(cfg stubborn n1 102 'hx.run=\"killall acpid\"')" | jq -r .data.task)
+[ "$task" != null ] || fail "stubborn VM refused"
 wait_until 30 0.5 counting 1 100 || fail "guest not counting"
 [ "$(vm_field 2 100 .state)" = running ] || fail "n2 does not see it running"
 api 2 GET /vms/100/status | jq -e '.data.state == "running" and .data.pid > 0 and .data.memory_rss_mb > 0' >/dev/null ||
@@ -75,17 +86,30 @@ qemu-img info -U "$(dir_of 1)/images/vm-100-disk-0.qcow2" | grep -q "virtual siz
 	fail "disk not created"
 ok "running, status forwarded, disk created"
 
-# hxd killed -9 and restarted: the guest keeps running, same boot.
+# hxd killed -9 in the middle of a task and restarted: the guest keeps
+# running (same boot), the interrupted task ends in error.
 boot=$(boot_of 1 100)
+wait_until 300 0.2 grep -aq "HXGUEST RUN" "$(serial 1 102)" ||
+	fail "stubborn guest did not boot: $(tail -c 300 "$(serial 1 102)")"
+# This guest ignores ACPI: its shutdown waits, and hxd dies meanwhile.
+task=$(act 1 POST /vms/102/shutdown '{"timeout":300}')
+sleep 1
+[ "$(api 1 GET "/tasks/$task" | jq -r .data.state)" = running ] ||
+	fail "shutdown not running: $(api 1 GET "/tasks/$task")"
 node_kill 1
-wait_until 20 0.5 counting 1 100 || fail "guest stopped with hxd"
 node_start 1
+# Until n1 is back, the two-voter cluster has no quorum.
+wait_until 100 0.2 sh -c "curl -s --max-time 5 --unix-socket $(dir_of 1)/hxd.sock http://x/api/v1/vms/102 | grep -q '\"data\"'" ||
+	fail "n1 does not answer after its restart"
+wait_until 100 0.2 sh -c "curl -s --max-time 5 --unix-socket $(dir_of 1)/hxd.sock http://x/api/v1/tasks/$task | jq -e '.data.state == \"error\" and (.data.message | test(\"interrupted\"))' >/dev/null" ||
+	fail "interrupted task not ended: $(api 1 GET "/tasks/$task")"
+task=$(act 1 POST /vms/102/stop)
+wait_until 100 0.1 task_done 1 "$task" || fail "stop stubborn guest"
 wait_until 60 0.5 sh -c "[ \"\$(curl -s --max-time 5 --unix-socket $(dir_of 1)/hxd.sock http://x/api/v1/vms/100/status | jq -r .data.state)\" = running ]" ||
 	fail "not re-adopted"
-sleep 2
+wait_until 20 0.5 counting 1 100 || fail "not counting after hxd restart"
 [ "$(boot_of 1 100)" = "$boot" ] || fail "guest was restarted by the new hxd"
-counting 1 100 || fail "not counting after hxd restart"
-ok "hxd restart re-adopted the running guest (boot $boot)"
+ok "hxd restart re-adopted the running guest (boot $boot); interrupted task ended"
 
 # QEMU killed: restarted per the default on-crash policy.
 pid=$(api 1 GET /vms/100/status | jq -r .data.pid)
@@ -98,7 +122,7 @@ api 1 GET "/events?subject=vm/100" | jq -e '[.data[].message] | map(test("crashe
 ok "QEMU killed -9 was restarted"
 
 # ACPI shutdown through the API.
-task=$(api 2 POST /vms/100/shutdown '{"timeout":60}' | jq -r .data.task)
+task=$(act 2 POST /vms/100/shutdown '{"timeout":60}')
 wait_until 350 0.2 task_done 2 "$task" || fail "shutdown did not end"
 grep -aq "HXGUEST POWEROFF" "$(serial 1 100)" || fail "no ACPI power-off in the guest"
 [ "$(vm_field 1 100 .state)/$(vm_field 1 100 .desired)" = stopped/stopped ] ||
@@ -117,8 +141,8 @@ wait_until 150 0.2 sh -c "[ \"\$(curl -s --unix-socket $(dir_of 2)/hxd.sock http
 ok "guest-initiated power-off left it stopped"
 
 # Delete: domain and disks gone.
-for v in 100 101; do
-	task=$(api 1 DELETE "/vms/$v" | jq -r .data.task)
+for v in 100 101 102; do
+	task=$(act 1 DELETE "/vms/$v")
 	wait_until 100 0.2 task_done 1 "$task" || fail "delete $v"
 done
 [ -z "$(virsh_on 1 list --all --name)" ] || fail "domain left on n1"

@@ -31,6 +31,11 @@
 # migration streams go over TCP to migration_address/migration_host = the
 # node's address (port 49152 and up), without authentication: test only.
 #
+# HX_LIBVIRT_MIGRATE_TLS=1 configures QEMU migration as hxd needs it:
+# migration and NBD disk streams only in TLS (migrate_tls_force), with the
+# x509 files hxd writes into DATA_DIR/qemu-tls (DATA_DIR = dir_of I), and
+# the peer's certificate verified against the cluster CA.
+#
 # libvirt_stop I kills the node's QEMUs and libvirtd; the EXIT trap (wrapped
 # here around lib.sh's cleanup) does it for every node started. Killing only
 # libvirtd (kill -9 $(libvirt_pid I)) leaves the QEMUs running, and a new
@@ -115,6 +120,15 @@ lock_manager = "nop"
 migration_address = "$ip"
 migration_host = "$ip"
 EOF
+	if [ -n "${HX_LIBVIRT_MIGRATE_TLS:-}" ]; then
+		# libvirtd refuses to start without the directory; hxd fills it
+		mkdir -p "$(dir_of "$i")/qemu-tls"
+		cat >>"$d/etc/qemu.conf" <<EOF
+migrate_tls_x509_cert_dir = "$(dir_of "$i")/qemu-tls"
+migrate_tls_x509_verify = 1
+migrate_tls_force = 1
+EOF
+	fi
 }
 
 # libvirt_start I [tcp]: start node I's libvirtd and wait until it answers.

@@ -313,6 +313,57 @@ static void test_xml_variants(void **state)
 	free(xml);
 }
 
+/* What a migration needs from the XML: disk targets as rendered, and the
+ * node's directories swapped for the destination's. */
+static void test_xml_migration(void **state)
+{
+	struct vm_config c;
+	char dev[8];
+	(void)state;
+	json_t *j = json_pack(
+		"{s:I, s:s, s:s, s:[{s:s, s:I}, {s:s, s:s}, {s:s, s:I}, "
+		"{s:s, s:I}]}",
+		"vmid", (json_int_t)100, "name", "m", "node", "n1", "disks",
+		"bus", "virtio-blk", "size_mb", (json_int_t)8, "bus", "sata",
+		"volume", "/shared/a.qcow2", "bus", "virtio-blk", "size_mb",
+		(json_int_t)8, "bus", "virtio-scsi", "size_mb", (json_int_t)8);
+	const char *from[] = {"/d1/vms/100", "/d1/images"};
+	const char *to[] = {"/other/dir/vms/100", "/i2"};
+	const char *xml =
+		"<domain><disk><source file='/d1/images/vm-100-disk-0.qcow2'/>"
+		"</disk><disk><source file=\"/d1/images2/x.qcow2\"/></disk>"
+		"<serial><source path='/d1/vms/100/serial.log'/></serial>"
+		"<nvram>/d1/vms/100/VARS.fd</nvram><x a='/d1/images'/>"
+		"<kernel>/shared/d1/images/k</kernel></domain>";
+	char *out;
+
+	assert_int_equal(vmconf_parse(j, &c, NULL), 0);
+	json_decref(j);
+	vmxml_disk_dev(&c, 0, dev, sizeof(dev));
+	assert_string_equal(dev, "vda");
+	vmxml_disk_dev(&c, 1, dev, sizeof(dev));
+	assert_string_equal(dev, "sda");
+	vmxml_disk_dev(&c, 2, dev, sizeof(dev));
+	assert_string_equal(dev, "vdb");
+	vmxml_disk_dev(&c, 3, dev, sizeof(dev));
+	assert_string_equal(dev, "sdb");
+
+	out = vmxml_rewrite_paths(xml, from, to, 2);
+	assert_non_null(out);
+	assert_string_equal(
+		out,
+		"<domain><disk><source file='/i2/vm-100-disk-0.qcow2'/>"
+		"</disk><disk><source file=\"/d1/images2/x.qcow2\"/></disk>"
+		"<serial><source path='/other/dir/vms/100/serial.log'/>"
+		"</serial><nvram>/other/dir/vms/100/VARS.fd</nvram>"
+		"<x a='/d1/images'/><kernel>/shared/d1/images/k</kernel>"
+		"</domain>");
+	free(out);
+	out = vmxml_rewrite_paths("", from, to, 2);
+	assert_string_equal(out, "");
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_patch),
 		cmocka_unit_test(test_xml_golden),
 		cmocka_unit_test(test_xml_variants),
+		cmocka_unit_test(test_xml_migration),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -986,6 +986,49 @@ static void test_conn_failures(void **state)
 	tb_free(&body);
 }
 
+/*
+ * dqlite 1.11 drops the database of every connection when its node loses
+ * leadership and answers "no database opened" from then on, even once the
+ * node leads again: that connection must be dropped and the request known
+ * not to have run. Other failures with the same SQLite code are plain SQL
+ * errors on a usable connection.
+ */
+static void test_conn_no_database(void **state)
+{
+	struct hx_err err = {0};
+	struct wire_conn *c;
+	struct pair p;
+	uint64_t last, changes;
+
+	(void)state;
+	pair_open(&p);
+	c = conn_open(&p, 1000);
+	reply_failure(&p, 12, "no statement with the given id");
+	reply_failure(&p, 10250, "not leader");
+	reply_failure(&p, 12, "no database opened");
+	assert_int_equal(wire_exec_sql(c, 0, "x", NULL, 0, &last, &changes,
+				       &err),
+			 HX_ESQL);
+	assert_false(wire_last_refused(c));
+	assert_false(wire_conn_is_broken(c));
+	assert_int_equal(wire_exec_sql(c, 0, "x", NULL, 0, &last, &changes,
+				       &err),
+			 HX_ENOTLEADER);
+	assert_true(wire_last_refused(c));
+	assert_false(wire_conn_is_broken(c));
+	assert_int_equal(wire_exec_sql(c, 0, "COMMIT", NULL, 0, &last,
+				       &changes, &err),
+			 HX_ENOTLEADER);
+	assert_string_equal(err.msg, "no database opened");
+	assert_true(wire_last_refused(c));
+	assert_true(wire_conn_is_broken(c));
+	assert_int_equal(wire_exec_sql(c, 0, "x", NULL, 0, &last, &changes,
+				       &err),
+			 -ENOTCONN);
+	wire_conn_free(c);
+	pair_close(&p);
+}
+
 static void test_conn_rows_stream(void **state)
 {
 	struct hx_err err = {0};
@@ -1260,9 +1303,21 @@ static void test_connect_leader_fake(void **state)
 					"within 300 ms: node '"));
 	fake_net_close(&net);
 
-	/* A node naming another that names a third is not trusted. */
+	/* While an election may be under way (the first 2 s), rounds are at
+	 * most ~100 ms apart: 20+40+80 ms, then 100 ms steps make about 11
+	 * rounds in 1 s, where steps growing to 500 ms made 6. */
+	assert_int_equal(wire_connect_leader(fake_dial, &net, bad, 3, 1000,
+					     hx_now_ms() + 1000, &c, &id,
+					     &err),
+			 HX_ENOQUORUM);
+	assert_true(net.dials >= 8 * 3);
+	fake_net_close(&net);
+
+	/* A node naming another that names a third is not trusted. (Every
+	 * round ends with this message; 300 ms leaves room for one round on
+	 * a loaded machine, where 50 ms sometimes did not.) */
 	assert_int_equal(wire_connect_leader(fake_dial, &net, bad, 1, 1000,
-					     hx_now_ms() + 50, &c, &id, &err),
+					     hx_now_ms() + 300, &c, &id, &err),
 			 HX_ENOQUORUM);
 	assert_non_null(strstr(err.msg, "node 'c' names leader 2 'd', "
 					"which names 4 'e'"));
@@ -1992,6 +2047,7 @@ int main(void)
 		cmocka_unit_test(test_conn_peer_closes),
 		cmocka_unit_test(test_conn_garbage),
 		cmocka_unit_test(test_conn_failures),
+		cmocka_unit_test(test_conn_no_database),
 		cmocka_unit_test(test_conn_rows_stream),
 		cmocka_unit_test(test_conn_request_bytes),
 		cmocka_unit_test(test_conn_bad_params),
