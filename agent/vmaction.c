@@ -572,12 +572,8 @@ int vmexec_claim(struct vmexec *x, int64_t vmid, struct hx_err *err)
 	pthread_mutex_lock(&x->lock);
 	/* Until the first pass has ended the tasks a previous hxd left
 	 * running, a new task could be ended with them. */
-	while (!x->ready && hx_now_ms() < deadline) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
-	}
+	while (!x->ready && hx_now_ms() < deadline)
+		vmexec_wait(x, 1000);
 	if (!x->ready) {
 		pthread_mutex_unlock(&x->lock);
 		return hx_err_set(err, -EAGAIN,
@@ -586,16 +582,8 @@ int vmexec_claim(struct vmexec *x, int64_t vmid, struct hx_err *err)
 				  x->a->cfg.name);
 	}
 	while ((rt = vmexec_rt(x, vmid)) != NULL && rt->reconciling &&
-	       hx_now_ms() < deadline) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
-	}
+	       hx_now_ms() < deadline)
+		vmexec_wait(x, 100);
 	if (rt == NULL || rt->busy || rt->reconciling) {
 		pthread_mutex_unlock(&x->lock);
 		return hx_err_set(err, -EBUSY,

@@ -48,6 +48,20 @@ extern char **environ;
 
 /* ---- runtime records ---- */
 
+void vmexec_wait(struct vmexec *x, unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&x->cond, &x->lock, &ts);
+}
+
 /* Records are allocated one by one and never move, so a pointer taken
  * under the lock stays valid after it is released. */
 struct vm_rt *vmexec_rt(struct vmexec *x, int64_t vmid)
@@ -593,12 +607,8 @@ static void *reconcile_thread(void *data)
 
 	pthread_mutex_lock(&x->lock);
 	while (!x->stopping) {
-		if (!x->kicked) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&x->cond, &x->lock, &ts);
-		}
+		if (!x->kicked)
+			vmexec_wait(x, 1000);
 		x->kicked = false;
 		if (x->stopping)
 			break;

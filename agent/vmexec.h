@@ -55,6 +55,8 @@ struct vmexec {
 	bool booted_checked, host_booted;
 };
 
+/* Waits on x->cond for at most @ms. Hold x->lock. */
+void vmexec_wait(struct vmexec *x, unsigned ms);
 /* The record of @vmid, created if new (NULL on OOM). Hold x->lock. */
 struct vm_rt *vmexec_rt(struct vmexec *x, int64_t vmid);
 /* A referenced libvirt connection (virConnectClose it), or NULL. */

@@ -449,3 +449,26 @@ err_free_payload:
 	free(payload);
 	return code;
 }
+
+int hxctl_get_object(struct hxctl *c, const char *prefix, const char *key,
+		     struct hxctl_resp *ret)
+{
+	struct hxctl_req req = {.method = "GET"};
+	char *esc = hxctl_escape(key);
+	char *path = NULL;
+	int code;
+
+	memset(ret, 0, sizeof(*ret));
+	if (esc == NULL || asprintf(&path, "%s/%s", prefix, esc) < 0) {
+		free(esc);
+		hxctl_warn("out of memory");
+		return HXCTL_EXIT_ERROR;
+	}
+	req.path = path;
+	code = hxctl_call(c, &req, ret);
+	if (code != HXCTL_EXIT_OK)
+		hxctl_fail(ret, code);
+	free(path);
+	free(esc);
+	return code;
+}

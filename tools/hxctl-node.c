@@ -22,24 +22,7 @@
 /* GETs /nodes/NAME into @ret; prints a failure. Returns the exit code. */
 static int node_get(struct hxctl *c, const char *name, struct hxctl_resp *ret)
 {
-	struct hxctl_req req = {.method = "GET"};
-	char *esc = hxctl_escape(name);
-	char *path = NULL;
-	int code;
-
-	memset(ret, 0, sizeof(*ret));
-	if (esc == NULL || asprintf(&path, "/nodes/%s", esc) < 0) {
-		free(esc);
-		hxctl_warn("out of memory");
-		return HXCTL_EXIT_ERROR;
-	}
-	req.path = path;
-	code = hxctl_call(c, &req, ret);
-	if (code != HXCTL_EXIT_OK)
-		hxctl_fail(ret, code);
-	free(path);
-	free(esc);
-	return code;
+	return hxctl_get_object(c, "/nodes", name, ret);
 }
 
 int hxctl_cmd_node_list(struct hxctl *c, const struct hxctl_args *a)

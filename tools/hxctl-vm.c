@@ -34,24 +34,7 @@ json_t *hxctl_vm_config(json_t *vm)
 
 int hxctl_vm_get(struct hxctl *c, const char *ref, struct hxctl_resp *ret)
 {
-	struct hxctl_req req = {.method = "GET"};
-	char *esc = hxctl_escape(ref);
-	char *path = NULL;
-	int code;
-
-	memset(ret, 0, sizeof(*ret));
-	if (esc == NULL || asprintf(&path, "/vms/%s", esc) < 0) {
-		free(esc);
-		hxctl_warn("out of memory");
-		return HXCTL_EXIT_ERROR;
-	}
-	req.path = path;
-	code = hxctl_call(c, &req, ret);
-	if (code != HXCTL_EXIT_OK)
-		hxctl_fail(ret, code);
-	free(path);
-	free(esc);
-	return code;
+	return hxctl_get_object(c, "/vms", ref, ret);
 }
 
 int hxctl_vm_ref(struct hxctl *c, const char *arg, int64_t *ret_vmid)

@@ -198,6 +198,10 @@ struct hxctl_resp {
  */
 int hxctl_call(struct hxctl *c, const struct hxctl_req *req,
 	       struct hxctl_resp *ret);
+/* GETs PREFIX/ESCAPED(@key) (e.g. "/vms", "web1") into @ret; prints a
+ * failure. Returns the exit code. */
+int hxctl_get_object(struct hxctl *c, const char *prefix, const char *key,
+		     struct hxctl_resp *ret);
 void hxctl_resp_close(struct hxctl_resp *r);
 /* Prints r->msg as a warning and returns @code. */
 int hxctl_fail(const struct hxctl_resp *r, int code);

@@ -56,7 +56,8 @@ check "events recorded" sh -c "curl -s --unix-socket $work/hxd.sock http://x/api
 for args in "--address nope" "--address 127.0.0.1 --api-port 0" \
 	"--address 127.0.0.1 --api-port 99999" "--address 127.0.0.1 --name Bad_Name" \
 	"--address 127.0.0.1 --api-port 9000 --peer-port 9000" \
-	"--address 127.0.0.1 --data-dir relative" "--address 127.0.0.1 --bogus" "--name x"; do
+	"--address 127.0.0.1 --data-dir relative" "--address 127.0.0.1 --bogus" "--name x" \
+	"--address 127.0.0.1 --accel fast" "--address 127.0.0.1 --images-dir relative/img"; do
 	check "hxd $args refused" sh -c "out=\$(\"$top_builddir/hxd\" --data-dir $work/bad $args 2>&1); [ \$? -eq 2 ] && [ -n \"\$out\" ] && [ ! -e $work/bad ]"
 done
 check "hxd -n accepts a good configuration" sh -c "\"$top_builddir/hxd\" -n --data-dir $work/bad --address 127.0.0.1 | grep -q 'configuration ok'"
