@@ -24,10 +24,17 @@
 #define DB_NAME "horcrux"
 #define DB_POOL 8
 #define DB_BATCH 64
+/* SQLITE_NOTFOUND, "no database opened": dqlite drops the database of
+ * every connection when its node loses leadership; if the node leads
+ * again, requests on them pass the leader check and fail so. (The code
+ * also means "no statement with the given id", which statedb never sends:
+ * it uses no prepared statements.) */
+#define DB_CODE_NO_DB 12
 
 struct db_conn {
 	struct wire_conn *wire;
 	uint32_t dbid;
+	uint64_t leader; /* id of the node it was opened to */
 };
 
 struct db_op {
@@ -49,6 +56,12 @@ struct statedb {
 	unsigned nidle;
 	unsigned nopen;
 	pthread_cond_t returned; /* a read connection came back or closed */
+	/* the current leader as last seen, by opening a connection or by
+	 * asking the local node: idle connections to another node are closed
+	 * rather than reused, so that the first read after a failover does
+	 * not wait out a hung former leader (the agent asks the local node
+	 * every heartbeat) */
+	uint64_t leader;
 	/* writer */
 	pthread_t writer;
 	pthread_cond_t queued;
@@ -106,6 +119,10 @@ static int conn_open(struct statedb *db, struct db_conn **ret,
 		conn_free(c);
 		goto out;
 	}
+	c->leader = leader;
+	pthread_mutex_lock(&db->lock);
+	db->leader = leader;
+	pthread_mutex_unlock(&db->lock);
 	*ret = c;
 out:
 	for (unsigned i = 0; i < n; i++)
@@ -139,12 +156,18 @@ static int pool_get(struct statedb *db, uint64_t deadline_ms,
 		}
 		(void)pthread_cond_timedwait(&db->returned, &db->lock, &ts);
 	}
-	if (db->nidle > 0) {
-		*ret = db->idle[--db->nidle];
-		pthread_mutex_unlock(&db->lock);
-		return 0;
+	while (db->nidle > 0) {
+		struct db_conn *c = db->idle[--db->nidle];
+
+		if (c->leader == db->leader) {
+			pthread_mutex_unlock(&db->lock);
+			*ret = c;
+			return 0;
+		}
+		conn_free(c); /* to a former leader */
+		db->nopen--;
 	}
-	db->nopen++;
+	db->nopen++; /* below DB_POOL: the wait above or the frees made room */
 	pthread_mutex_unlock(&db->lock);
 	r = conn_open(db, ret, err);
 	if (r < 0) {
@@ -185,7 +208,8 @@ static void pool_flush(struct statedb *db)
 
 static void tx_note(struct db_tx *tx, int r)
 {
-	if (r == HX_ENOTLEADER || wire_conn_is_broken(tx->conn->wire))
+	if (r == HX_ENOTLEADER || wire_conn_is_broken(tx->conn->wire) ||
+	    (r < 0 && wire_last_code(tx->conn->wire) == DB_CODE_NO_DB))
 		tx->broken = true;
 }
 
@@ -284,10 +308,13 @@ int db_read(struct statedb *db, db_fn fn, void *data, struct hx_err *err)
 			return r;
 		r = fn(&tx, data, err);
 		pool_put(db, tx.conn, tx.broken);
-		if (!tx.broken || hx_now_ms() >= deadline || attempt >= 5)
+		if ((!tx.broken && r != HX_EBUSY) || hx_now_ms() >= deadline ||
+		    attempt >= 5)
 			return r;
-		/* Leader moved or connection broke: reads are safe to redo. */
-		pool_flush(db);
+		/* Leader moved, connection broke or a checkpoint was running:
+		 * reads are safe to redo. */
+		if (tx.broken)
+			pool_flush(db);
 		usleep(20000u << (attempt < 4 ? attempt : 4));
 	}
 }
@@ -714,6 +741,11 @@ int statedb_leader_of(struct statedb *db, const char *address,
 	r = wire_leader(w, ret_id, &addr, err);
 	if (r == 0)
 		snprintf(ret_address, len, "%s", addr);
+	if (r == 0 && *ret_id != 0 && strcmp(address, db->cfg.self_address) == 0) {
+		pthread_mutex_lock(&db->lock);
+		db->leader = *ret_id;
+		pthread_mutex_unlock(&db->lock);
+	}
 	free(addr);
 	wire_conn_free(w);
 	return r;

@@ -319,7 +319,9 @@ int statedb_member_remove(struct statedb *db, uint64_t id,
 			  struct hx_err *err);
 int statedb_member_transfer(struct statedb *db, uint64_t id,
 			    struct hx_err *err);
-/* Who the node at @address believes is leader (no confirmation). */
+/* Who the node at @address believes is leader (no confirmation). When
+ * @address is this node's, the answer also retires idle read connections
+ * to any other node (a former leader may hang rather than refuse). */
 int statedb_leader_of(struct statedb *db, const char *address,
 		      uint64_t *ret_id, char *ret_address, size_t len,
 		      struct hx_err *err);
