@@ -58,6 +58,7 @@ struct agent {
 	pthread_mutex_t lock; /* guards ident, running, tls/peer/node/db */
 	struct agent_identity ident;
 	bool running;	      /* cluster services are up */
+	bool left;	      /* left the cluster: never save membership */
 	bool stopping;
 	int exit_code;
 	struct hxraft_tls *tls;
@@ -115,6 +116,8 @@ int agent_cluster_token(struct agent *a, int64_t ttl_s, char *ret_token,
 			size_t len, int64_t *ret_expires, struct hx_err *err);
 int agent_cluster_join(struct agent *a, const char *address,
 		       const char *token, struct hx_err *err);
+/* Leaves the cluster (leadership handed over first) and wipes this node's
+ * membership; the caller then stops hxd. */
 int agent_cluster_leave(struct agent *a, struct hx_err *err);
 int agent_cluster_remove(struct agent *a, const char *name,
 			 struct hx_err *err);
@@ -167,6 +170,8 @@ struct api_resp {
 	char error[512]; /* for errors */
 	const char *code;
 	bool moved; /* refused unread: this node is no longer the leader */
+	bool exit_after; /* stop hxd once this response is sent (local
+			  * routes only) */
 };
 
 struct agent_fwd_reply {

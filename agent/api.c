@@ -423,6 +423,7 @@ struct conn_ctx {
 	char *body;
 	size_t len;
 	bool too_large;
+	bool exit_after; /* the response asks hxd to stop once it is sent */
 };
 
 static enum MHD_Result send_json(struct MHD_Connection *c, int status,
@@ -547,6 +548,7 @@ static enum MHD_Result handle(struct agent *a, bool local,
 		 local ? "root@local" : "token");
 	agent_api_dispatch(a, &req, &resp);
 	json_decref(req.body);
+	ctx->exit_after = resp.exit_after;
 	if (resp.status < 300)
 		out = json_pack("{s:o}", "data",
 				resp.data != NULL ? resp.data : json_null());
@@ -615,8 +617,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct conn_ctx *ctx = *con_cls;
 
-	(void)cls, (void)c, (void)toe;
+	(void)c, (void)toe;
 	if (ctx != NULL) {
+		if (ctx->exit_after) /* sent, or the client is gone */
+			agent_request_exit(cls, 0);
 		free(ctx->body);
 		free(ctx);
 		*con_cls = NULL;

@@ -245,10 +245,14 @@ void agent_trust_apply(struct agent *a, char *text)
 	for (unsigned i = 0; i < n && i < HX_ARRAY_SIZE(a->ident.peers); i++)
 		snprintf(a->ident.peers[a->ident.npeers++],
 			 sizeof(a->ident.peers[0]), "%s", peers[i]);
-	(void)agent_identity_save(a, NULL);
-	agent_path(a, path, sizeof(path), "trust");
-	(void)hx_file_write_atomic(path, a->trust_text, strlen(a->trust_text),
-				   0600);
+	/* Not after a leave: that would bring back the membership it just
+	 * wiped (a refresh runs when the node's own removal is seen). */
+	if (!a->left) {
+		(void)agent_identity_save(a, NULL);
+		agent_path(a, path, sizeof(path), "trust");
+		(void)hx_file_write_atomic(path, a->trust_text,
+					   strlen(a->trust_text), 0600);
+	}
 	pthread_mutex_unlock(&a->lock);
 	free(copy);
 }
@@ -884,18 +888,21 @@ int agent_cluster_leave(struct agent *a, struct hx_err *err)
 		return r;
 	agent_event(a, "node.leave", a->cfg.name, "root@local",
 		    "node '%s' left the cluster", a->cfg.name);
+	/* Raft membership first, the node row last: deleting the row takes
+	 * this node's certificate out of the others' trust lists, after which
+	 * they refuse its connections. */
+	if ((r = statedb_member_remove(a->db, a->ident.id, err)) < 0)
+		return r;
 	if ((r = statedb_node_delete(a->db, a->cfg.name, err)) < 0 &&
 	    r != -ENOENT)
-		return r;
-	if ((r = statedb_member_remove(a->db, a->ident.id, err)) < 0)
 		return r;
 	hxraft_node_stop(a->node);
 	pthread_mutex_lock(&a->lock);
 	a->node = NULL;
 	a->running = false;
+	a->left = true; /* no more saves of node.json and trust */
 	pthread_mutex_unlock(&a->lock);
 	wipe_membership(a);
-	agent_request_exit(a, 0);
 	return 0;
 }
 

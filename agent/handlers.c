@@ -290,6 +290,7 @@ void h_cluster_leave(struct agent *a, struct api_req *req,
 		return;
 	}
 	resp->data = json_pack("{s:s}", "left", a->ident.cluster);
+	resp->exit_after = true; /* hxd stops once the client has its answer */
 }
 
 void h_cluster_remove(struct agent *a, struct api_req *req,
