@@ -834,7 +834,9 @@ static void test_conn_deaf_peer(void **state)
 			 -ETIMEDOUT);
 	elapsed = hx_now_ms() - t0;
 	assert_true(elapsed >= 199);
-	assert_true(elapsed < 1200);
+	/* Bounded, not hung; generous because encoding 16 MiB under ASan on
+	 * a loaded machine alone can take over a second. */
+	assert_true(elapsed < 10000);
 	assert_non_null(strstr(err.msg, "send request"));
 	assert_true(wire_conn_is_broken(c));
 	wire_conn_free(c);
