@@ -194,6 +194,36 @@ void api_forward(struct agent *a, const char *peer, struct api_req *req,
 
 struct agent_api;
 int agent_api_start(struct agent *a, bool https, struct hx_err *err);
+/* One HTTP request as the server received it, transport aside (all
+ * borrowed). */
+struct api_http_req {
+	const char *method;
+	const char *url;	   /* the path, percent-decoded, no query */
+	const char *query;	   /* built with api_query_add(); NULL if it
+				    * did not fit (the request gets a 414) */
+	const char *if_match;	   /* header or NULL */
+	const char *authorization; /* header or NULL */
+	const char *body;	   /* NULL if none */
+	size_t body_len;
+	bool body_too_large; /* the server dropped a body over the limit */
+	bool local;	     /* unix socket */
+};
+/* Its answer: the status, the JSON text (malloc'ed, owned by the caller;
+ * NULL on OOM) and the ETag without quotes ("" for none). */
+struct api_http_resp {
+	int status;
+	char *body;
+	char etag[40];
+	bool exit_after; /* stop hxd once this response is sent */
+};
+/* Authenticates, parses, routes and runs @in; any thread. The HTTP
+ * server's only entry into the API, and the fuzz target's. */
+void agent_api_http(struct agent *a, const struct api_http_req *in,
+		    struct api_http_resp *ret);
+/* Appends the query parameter @key=@value (as the HTTP server decoded
+ * them) to the query string @q of @size bytes. -E2BIG (@q unchanged) if
+ * it does not fit. */
+int api_query_add(char *q, size_t size, const char *key, const char *value);
 void agent_api_stop(struct agent *a);
 /* Routes and runs a request (also used for forwarded requests). */
 void agent_api_dispatch(struct agent *a, struct api_req *req,
@@ -202,9 +232,10 @@ void agent_api_dispatch(struct agent *a, struct api_req *req,
 void api_error(struct api_resp *resp, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void api_error_from(struct api_resp *resp, const struct hx_err *err);
-/* Query parameter @key into @buf; false if absent. */
-bool api_query(const struct api_req *req, const char *key, char *buf,
-	       size_t len);
+/* Query parameter @key into @buf (@len bytes): 1 if present, 0 if
+ * absent, -EINVAL if its value does not fit (@buf is then unusable). */
+int api_query(const struct api_req *req, const char *key, char *buf,
+	      size_t len);
 /* The digest a client sent (If-Match, quotes stripped, or the body's
  * "digest" field) copied into @buf; NULL if none. */
 const char *api_if_match(const struct api_req *req, char *buf, size_t len);

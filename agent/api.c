@@ -32,6 +32,7 @@
 
 #define API_ROOT "/api/v1"
 #define API_MAX_BODY (64 * 1024)
+#define API_MAX_QUERY 1024
 #define API_FORWARD_WAIT_MS 10000 /* for a leader, like statedb's writes */
 
 enum {
@@ -169,27 +170,82 @@ void api_error_from(struct api_resp *resp, const struct hx_err *err)
 
 /* ---- request helpers ---- */
 
-bool api_query(const struct api_req *req, const char *key, char *buf,
-	       size_t len)
+/*
+ * The query string keeps each parameter as "key=value" joined by '&', with
+ * '%', '&' and '=' inside keys and values escaped as %25, %26 and %3D
+ * (api_query_add()), so that a decoded "a%26b=c" sent by a client stays
+ * one value. It travels as is to other nodes with forwarded requests.
+ */
+static int hexdigit(char c)
 {
-	size_t klen = strlen(key);
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+				      : -1;
+}
+
+/* The byte at @s[*i] (of @n) decoded; advances *@i past it. */
+static char query_char(const char *s, size_t n, size_t *i)
+{
+	char c = s[*i];
+
+	if (c == '%' && *i + 2 < n && hexdigit(s[*i + 1]) >= 0 &&
+	    hexdigit(s[*i + 2]) >= 0) {
+		c = (char)(hexdigit(s[*i + 1]) * 16 + hexdigit(s[*i + 2]));
+		*i += 2;
+	}
+	(*i)++;
+	return c;
+}
+
+/* Decodes @n bytes of @s into @buf (@len bytes); -E2BIG if too long. */
+static int query_unescape(const char *s, size_t n, char *buf, size_t len)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n;) {
+		if (w + 1 >= len)
+			return -E2BIG;
+		buf[w++] = query_char(s, n, &i);
+	}
+	buf[w] = '\0';
+	return 0;
+}
+
+/* Whether the @n escaped bytes at @s decode to @key. */
+static bool query_key_is(const char *s, size_t n, const char *key)
+{
+	size_t i = 0;
+
+	while (i < n)
+		if (*key == '\0' || query_char(s, n, &i) != *key++)
+			return false;
+	return *key == '\0';
+}
+
+int api_query(const struct api_req *req, const char *key, char *buf,
+	      size_t len)
+{
 	const char *p = req->query;
 
 	while (p != NULL && *p != '\0') {
 		const char *end = strchr(p, '&');
 		size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+		const char *eq = memchr(p, '=', n);
+		size_t kn = eq != NULL ? (size_t)(eq - p) : n;
 
-		if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-			size_t vlen = n - klen - 1;
-			if (vlen >= len)
-				vlen = len - 1;
-			memcpy(buf, p + klen + 1, vlen);
-			buf[vlen] = '\0';
-			return true;
+		if (query_key_is(p, kn, key)) {
+			if (eq == NULL) {
+				buf[0] = '\0';
+				return 1;
+			}
+			if (query_unescape(eq + 1, n - kn - 1, buf, len) < 0)
+				return -EINVAL;
+			return 1;
 		}
 		p = end != NULL ? end + 1 : NULL;
 	}
-	return false;
+	return 0;
 }
 
 const char *api_if_match(const struct api_req *req, char *buf, size_t len)
@@ -276,6 +332,13 @@ static void fill_reply(struct api_resp *resp, const struct agent_fwd_reply *out)
 	json_error_t jerr;
 	json_t *j = json_loads(out->body, 0, &jerr);
 
+	if (out->status < 200 || out->status > 599) {
+		/* never pass on what HTTP cannot carry (1xx, negative...) */
+		json_decref(j);
+		api_fail(resp, 500, "internal",
+			 "the other node answered with status %d", out->status);
+		return;
+	}
 	resp->status = out->status;
 	snprintf(resp->etag, sizeof(resp->etag), "%s", out->etag);
 	if (out->status < 300) {
@@ -417,65 +480,46 @@ void agent_api_dispatch(struct agent *a, struct api_req *req,
 			 req->path);
 }
 
-/* ---- HTTP ---- */
+/* ---- HTTP, without the transport ---- */
 
-struct conn_ctx {
-	char *body;
-	size_t len;
-	bool too_large;
-	bool exit_after; /* the response asks hxd to stop once it is sent */
-};
-
-static enum MHD_Result send_json(struct MHD_Connection *c, int status,
-				 json_t *j, const char *etag)
+/* Appends @s to @q at *@off, escaped (see api_query()) unless @raw;
+ * false if @q (@size bytes) is full. */
+static bool query_append(char *q, size_t size, size_t *off, const char *s,
+			 bool raw)
 {
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	char *text = json_dumps(j, JSON_COMPACT);
+	for (; *s != '\0'; s++) {
+		bool esc = !raw && (*s == '%' || *s == '&' || *s == '=');
 
-	json_decref(j);
-	if (text == NULL)
-		return MHD_NO;
-	r = MHD_create_response_from_buffer(strlen(text), text,
-					    MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	if (etag != NULL && etag[0] != '\0') {
-		char q[48];
-		snprintf(q, sizeof(q), "\"%s\"", etag);
-		MHD_add_response_header(r, "ETag", q);
+		if (*off + (esc ? 3 : 1) >= size)
+			return false;
+		if (esc)
+			*off += (size_t)snprintf(q + *off, 4, "%%%02X",
+						 (unsigned char)*s);
+		else
+			q[(*off)++] = *s;
 	}
-	ret = MHD_queue_response(c, (unsigned)status, r);
-	MHD_destroy_response(r);
-	return ret;
+	q[*off] = '\0';
+	return true;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, int status,
-				  const char *code, const char *msg)
+int api_query_add(char *q, size_t size, const char *key, const char *value)
 {
-	return send_json(c, status,
-			 json_pack("{s:{s:s, s:s}}", "error", "code", code,
-				   "message", msg),
-			 NULL);
+	size_t n = strlen(q), off = n;
+
+	if (query_append(q, size, &off, n > 0 ? "&" : "", true) &&
+	    query_append(q, size, &off, key, false) &&
+	    query_append(q, size, &off, "=", true) &&
+	    query_append(q, size, &off, value != NULL ? value : "", false))
+		return 0;
+	q[n] = '\0'; /* no half pair */
+	return -E2BIG;
 }
 
-static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind,
-				const char *key, const char *value)
-{
-	char *q = cls;
-	size_t n = strlen(q);
-
-	(void)kind;
-	snprintf(q + n, 1024 - n, "%s%s=%s", n > 0 ? "&" : "", key,
-		 value != NULL ? value : "");
-	return MHD_YES;
-}
-
-/* Bearer tokens are checked against the database, then cached briefly. */
-static bool api_authorized(struct agent *a, struct MHD_Connection *c)
+/* Bearer tokens are checked against the database, then cached briefly
+ * (when the server runs: a->api). */
+static bool api_authorized(struct agent *a, const char *h)
 {
 	struct agent_api *api = a->api;
-	const char *h =
-		MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	unsigned char md[32];
 	char hash[65];
 	bool valid = false;
@@ -486,15 +530,19 @@ static bool api_authorized(struct agent *a, struct MHD_Connection *c)
 	crypto_generichash(md, sizeof(md), (const unsigned char *)h + 7,
 			   strlen(h + 7), NULL, 0);
 	sodium_bin2hex(hash, sizeof(hash), md, sizeof(md));
-	pthread_mutex_lock(&api->lock);
-	for (unsigned i = 0; i < 8 && !valid; i++)
-		valid = strcmp(api->tok_hash[i], hash) == 0 &&
-			now - api->tok_ms[i] < 10000;
-	pthread_mutex_unlock(&api->lock);
+	if (api != NULL) {
+		pthread_mutex_lock(&api->lock);
+		for (unsigned i = 0; i < 8 && !valid; i++)
+			valid = strcmp(api->tok_hash[i], hash) == 0 &&
+				now - api->tok_ms[i] < 10000;
+		pthread_mutex_unlock(&api->lock);
+	}
 	if (valid)
 		return true;
 	if (statedb_apitoken_check(a->db, hash, &valid, NULL) < 0 || !valid)
 		return false;
+	if (api == NULL)
+		return true;
 	pthread_mutex_lock(&api->lock);
 	snprintf(api->tok_hash[api->tok_next], 65, "%s", hash);
 	api->tok_ms[api->tok_next] = now;
@@ -503,52 +551,78 @@ static bool api_authorized(struct agent *a, struct MHD_Connection *c)
 	return true;
 }
 
-static enum MHD_Result handle(struct agent *a, bool local,
-			      struct MHD_Connection *c, const char *url,
-			      const char *method, struct conn_ctx *ctx)
+static void http_answer(struct api_http_resp *ret, int status, json_t *j,
+			const char *etag)
+{
+	ret->status = status;
+	ret->body = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	snprintf(ret->etag, sizeof(ret->etag), "%s", etag != NULL ? etag : "");
+}
+
+static void http_error(struct api_http_resp *ret, int status,
+		       const char *code, const char *msg)
+{
+	http_answer(ret, status,
+		    json_pack("{s:{s:s, s:s}}", "error", "code", code,
+			      "message", msg),
+		    NULL);
+}
+
+void agent_api_http(struct agent *a, const struct api_http_req *in,
+		    struct api_http_resp *ret)
 {
 	struct api_req req = {0};
 	struct api_resp resp = {0};
-	char query[1024] = "";
+	size_t root = strlen(API_ROOT);
 	json_error_t jerr;
 	json_t *out;
 
-	if (ctx->too_large)
-		return send_error(c, 413, "too_large",
-				  "request body is larger than 64 KiB");
-	if (strncmp(url, API_ROOT, strlen(API_ROOT)) != 0 ||
-	    (url[strlen(API_ROOT)] != '/' && url[strlen(API_ROOT)] != '\0'))
-		return send_error(c, 404, "not_found",
-				  "no such path (the API lives under /api/v1)");
-	if (!local && !api_authorized(a, c))
-		return send_error(c, 401, "unauthorized",
-				  "missing or invalid API token "
-				  "(Authorization: Bearer TOKEN)");
-	if (ctx->len > 0) {
-		req.body = json_loadb(ctx->body, ctx->len,
+	if (in->body_too_large || in->body_len > API_MAX_BODY) {
+		http_error(ret, 413, "too_large",
+			   "request body is larger than 64 KiB");
+		return;
+	}
+	if (in->query == NULL) {
+		http_error(ret, 414, "too_large",
+			   "the query string is longer than 1 KiB");
+		return;
+	}
+	if (strncmp(in->url, API_ROOT, root) != 0 ||
+	    (in->url[root] != '/' && in->url[root] != '\0')) {
+		http_error(ret, 404, "not_found",
+			   "no such path (the API lives under /api/v1)");
+		return;
+	}
+	if (!in->local && !api_authorized(a, in->authorization)) {
+		http_error(ret, 401, "unauthorized",
+			   "missing or invalid API token "
+			   "(Authorization: Bearer TOKEN)");
+		return;
+	}
+	if (in->body_len > 0) {
+		req.body = json_loadb(in->body, in->body_len,
 				      JSON_REJECT_DUPLICATES, &jerr);
 		if (req.body == NULL) {
 			char msg[256];
 			snprintf(msg, sizeof(msg),
 				 "malformed JSON body at line %d column %d: %s",
 				 jerr.line, jerr.column, jerr.text);
-			return send_error(c, 400, "bad_request", msg);
+			http_error(ret, 400, "bad_request", msg);
+			return;
 		}
 	}
-	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_cb, query);
-	req.method = method;
-	req.path = url + strlen(API_ROOT);
+	req.method = in->method;
+	req.path = in->url + root;
 	if (req.path[0] == '\0')
 		req.path = "/";
-	req.query = query;
-	req.local = local;
-	req.if_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						   "If-Match");
+	req.query = in->query;
+	req.local = in->local;
+	req.if_match = in->if_match;
 	snprintf(req.actor, sizeof(req.actor), "%s",
-		 local ? "root@local" : "token");
+		 in->local ? "root@local" : "token");
 	agent_api_dispatch(a, &req, &resp);
 	json_decref(req.body);
-	ctx->exit_after = resp.exit_after;
 	if (resp.status < 300)
 		out = json_pack("{s:o}", "data",
 				resp.data != NULL ? resp.data : json_null());
@@ -556,7 +630,77 @@ static enum MHD_Result handle(struct agent *a, bool local,
 		out = json_pack("{s:{s:s, s:s}}", "error", "code",
 				resp.code != NULL ? resp.code : "internal",
 				"message", resp.error);
-	return send_json(c, resp.status, out, resp.etag);
+	http_answer(ret, resp.status, out, resp.etag);
+	ret->exit_after = resp.exit_after;
+}
+
+/* ---- HTTP transport (libmicrohttpd) ---- */
+
+struct conn_ctx {
+	char *body;
+	size_t len;
+	bool too_large;
+	bool exit_after; /* the response asks hxd to stop once it is sent */
+};
+
+struct query_ctx {
+	char q[API_MAX_QUERY];
+	bool too_long;
+};
+
+static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind,
+				const char *key, const char *value)
+{
+	struct query_ctx *qc = cls;
+
+	(void)kind;
+	if (api_query_add(qc->q, sizeof(qc->q), key, value) < 0)
+		qc->too_long = true;
+	return MHD_YES;
+}
+
+static enum MHD_Result handle(struct agent *a, bool local,
+			      struct MHD_Connection *c, const char *url,
+			      const char *method, struct conn_ctx *ctx)
+{
+	struct query_ctx query = {.q = ""};
+	struct api_http_req in = {
+		.method = method,
+		.url = url,
+		.if_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							"If-Match"),
+		.authorization = MHD_lookup_connection_value(
+			c, MHD_HEADER_KIND, "Authorization"),
+		.body = ctx->body,
+		.body_len = ctx->len,
+		.body_too_large = ctx->too_large,
+		.local = local,
+	};
+	struct api_http_resp out = {0};
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_cb, &query);
+	in.query = query.too_long ? NULL : query.q;
+	agent_api_http(a, &in, &out);
+	ctx->exit_after = out.exit_after;
+	if (out.body == NULL)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(strlen(out.body), out.body,
+					    MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(out.body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	if (out.etag[0] != '\0') {
+		char q[48];
+		snprintf(q, sizeof(q), "\"%s\"", out.etag);
+		MHD_add_response_header(r, "ETag", q);
+	}
+	ret = MHD_queue_response(c, (unsigned)out.status, r);
+	MHD_destroy_response(r);
+	return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,

@@ -190,7 +190,10 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg)
 	longopts[HX_ARRAY_SIZE(opt_defs) + 1] = (struct option){0};
 	shortopts[k++] = 'h';
 	shortopts[k] = '\0';
-	optind = 1;
+	/* 0, not 1: glibc then also forgets where it was inside a cluster
+	 * of short options ("-hv" stopped at 'h'), which would otherwise
+	 * carry into the next parse, pointing into the previous argv. */
+	optind = 0;
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		const struct opt_def *d = NULL;
 

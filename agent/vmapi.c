@@ -184,10 +184,25 @@ void h_vms_list(struct agent *a, struct api_req *req, struct api_resp *resp)
 	struct hx_err err = {0};
 	unsigned n = 0;
 
-	(void)api_query(req, "node", node, sizeof(node));
-	(void)api_query(req, "state", state, sizeof(state));
-	(void)api_query(req, "tag", tag, sizeof(tag));
-	(void)api_query(req, "name", name, sizeof(name));
+	const struct {
+		const char *key;
+		char *buf;
+		size_t len;
+	} filters[] = {{"node", node, sizeof(node)},
+		       {"state", state, sizeof(state)},
+		       {"tag", tag, sizeof(tag)},
+		       {"name", name, sizeof(name)}};
+
+	for (size_t i = 0; i < HX_ARRAY_SIZE(filters); i++) {
+		/* a filter too long for any value would match nothing */
+		if (api_query(req, filters[i].key, filters[i].buf,
+			      filters[i].len) < 0) {
+			api_error(resp, -EINVAL,
+				  "query parameter '%s' is too long",
+				  filters[i].key);
+			return;
+		}
+	}
 	if (statedb_vm_list(a->db, node[0] ? node : NULL, &vms, &n, &err) < 0) {
 		api_error_from(resp, &err);
 		return;

@@ -99,6 +99,20 @@ static bool bad(struct ctx *x, const char *field, const char *fmt, ...)
 	return false;
 }
 
+/* Whether UTF-8 @s holds only characters an XML 1.0 document may carry
+ * (every string may end up in the domain XML): no C0 control but tab,
+ * newline and carriage return, no U+FFFE or U+FFFF. */
+static bool xml_chars_ok(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+			return false;
+		if (p[0] == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))
+			return false;
+	}
+	return true;
+}
+
 static bool get_str(struct ctx *x, json_t *v, const char *field, char *buf,
 		    size_t len)
 {
@@ -109,6 +123,10 @@ static bool get_str(struct ctx *x, json_t *v, const char *field, char *buf,
 			   len - 1);
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return bad(x, field, "must not contain NUL characters");
+	if (!xml_chars_ok(json_string_value(v)))
+		return bad(x, field,
+			   "must not contain control characters (but tab and "
+			   "newline) or U+FFFE/U+FFFF");
 	/* Whole buffer: configs are compared with memcmp. */
 	memset(buf, 0, len);
 	memcpy(buf, json_string_value(v), json_string_length(v));

@@ -33,6 +33,16 @@ static void xadd(struct xbuf *b, const char *fmt, ...)
 
 	if (b->oom)
 		return;
+	if (b->s == NULL) {
+		/* never NULL + 0 below: that is undefined behaviour */
+		b->s = malloc(256);
+		b->cap = 256;
+		b->len = 0;
+		if (b->s == NULL) {
+			b->oom = true;
+			return;
+		}
+	}
 	for (;;) {
 		va_start(ap, fmt);
 		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
@@ -66,6 +76,11 @@ static void xesc(struct xbuf *b, const char *s)
 		case '>': xadd(b, "&gt;"); break;
 		case '\'': xadd(b, "&apos;"); break;
 		case '"': xadd(b, "&quot;"); break;
+		/* as references: XML parsers turn a literal CR into LF, and
+		 * tab and LF in attribute values into spaces */
+		case '\t': xadd(b, "&#9;"); break;
+		case '\n': xadd(b, "&#10;"); break;
+		case '\r': xadd(b, "&#13;"); break;
 		default: xadd(b, "%c", *s); break;
 		}
 	}

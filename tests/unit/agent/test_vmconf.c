@@ -189,6 +189,17 @@ static void test_rejections(void **state)
 		 "\"bios\"}",
 		 "firmware"},
 		{"[]", "must be an object"},
+		/* found by fuzzing: these made the domain XML unreadable */
+		{"{\"vmid\":100,\"name\":\"a\",\"description\":\"a\\u0001\"}",
+		 "description: must not contain control characters"},
+		{"{\"vmid\":100,\"name\":\"a\",\"description\":\"\\ufffe\"}",
+		 "description: must not contain"},
+		{"{\"vmid\":100,\"name\":\"a\",\"kernel\":{\"path\":\"/k\","
+		 "\"cmdline\":\"x\\uffff\"}}",
+		 "kernel.cmdline: must not contain"},
+		{"{\"vmid\":100,\"name\":\"a\",\"cdrom\":{\"iso\":"
+		 "\"/a\\uffff.iso\"}}",
+		 "cdrom.iso: must not contain"},
 	};
 	struct vm_config c;
 
@@ -310,6 +321,14 @@ static void test_xml_variants(void **state)
 		     false);
 	assert_non_null(strstr(xml, "<domain type='qemu'>"));
 	assert_non_null(strstr(xml, "mode='maximum'"));
+	free(xml);
+	/* Found by fuzzing: a CR in the description came back from the XML
+	 * as LF; whitespace other than spaces goes as references. */
+	xml = render("{\"vmid\":100,\"name\":\"a\",\"description\":"
+		     "\"a\\r\\nb\\tc\"}",
+		     false);
+	assert_non_null(
+		strstr(xml, "<description>a&#13;&#10;b&#9;c</description>"));
 	free(xml);
 }
 
