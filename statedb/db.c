@@ -28,6 +28,7 @@
 struct db_conn {
 	struct wire_conn *wire;
 	uint32_t dbid;
+	uint64_t leader; /* id of the node it is connected to */
 };
 
 struct db_op {
@@ -106,6 +107,7 @@ static int conn_open(struct statedb *db, struct db_conn **ret,
 		conn_free(c);
 		goto out;
 	}
+	c->leader = leader;
 	*ret = c;
 out:
 	for (unsigned i = 0; i < n; i++)
@@ -226,6 +228,11 @@ int db_query(struct db_tx *tx, const char *sql, const struct wire_value *p,
 struct wire_conn *db_tx_wire(struct db_tx *tx)
 {
 	return tx->conn->wire;
+}
+
+uint64_t db_tx_leader(const struct db_tx *tx)
+{
+	return tx->conn->leader;
 }
 
 int64_t db_row_int(const struct wire_rows *rows, unsigned r, unsigned c)
