@@ -505,6 +505,17 @@ static void submit(struct agent *a, struct api_req *req,
 
 	if (!vm_load(a, req, resp, &vm))
 		return;
+	if (vm.ha && (x->op == VMOP_START || x->op == VMOP_STOP ||
+		      x->op == VMOP_SHUTDOWN || x->op == VMOP_DELETE)) {
+		/* HA decides where and whether it runs. */
+		api_error(resp, -EBUSY,
+			  "VM %" PRId64 " is managed by HA: use 'hxctl ha set "
+			  "%" PRId64 " --state started|stopped' (or 'hxctl ha "
+			  "remove %" PRId64 "' first)",
+			  vm.vmid, vm.vmid, vm.vmid);
+		statedb_vm_clear(&vm);
+		return;
+	}
 	if (route_to(a, vm.node, req, resp)) {
 		statedb_vm_clear(&vm);
 		return;
@@ -547,6 +558,27 @@ static int running_here(struct agent *a, int64_t vmid, bool *ret,
 	return 0;
 }
 
+/* An HA VM moves only when the HA leader asks for exactly this move:
+ * "ha_uid" names its current request, a migration to @target. */
+static bool ha_migration_requested(struct agent *a, struct api_req *req,
+				   const struct statedb_vm *vm,
+				   const char *target, struct api_resp *resp)
+{
+	json_t *uid = json_object_get(req->body, "ha_uid");
+	struct statedb_ha_resource h;
+
+	if (uid != NULL && json_is_integer(uid) &&
+	    json_integer_value(uid) == vm->ha_uid &&
+	    statedb_ha_resource_get(a->db, vm->vmid, &h, NULL) == 0 &&
+	    strcmp(h.state, "migrate") == 0 && strcmp(h.target, target) == 0)
+		return true;
+	api_error(resp, -EBUSY,
+		  "VM %" PRId64 " is managed by HA: use 'hxctl ha migrate "
+		  "%" PRId64 " %s'",
+		  vm->vmid, vm->vmid, target);
+	return false;
+}
+
 /* POST /vms/VMID/migrate on the VM's node: validates everything, asks the
  * destination whether it can take the VM, then starts the task. */
 static void vm_migrate(struct agent *a, struct api_req *req,
@@ -554,7 +586,7 @@ static void vm_migrate(struct agent *a, struct api_req *req,
 {
 	static const char *const allowed[] = {"node", "online",
 					      "bandwidth_mbps",
-					      "max_downtime_ms", NULL};
+					      "max_downtime_ms", "ha_uid", NULL};
 	struct vmexec_migrate_req q = {.max_downtime_ms = 100};
 	json_t *v, *check = NULL;
 	struct statedb_node n;
@@ -585,6 +617,8 @@ static void vm_migrate(struct agent *a, struct api_req *req,
 		return;
 	if (!vm_load(a, req, resp, &vm))
 		return;
+	if (vm.ha && !ha_migration_requested(a, req, &vm, q.target, resp))
+		goto out;
 	if (route_to(a, vm.node, req, resp) || !executor_ready(a, resp))
 		goto out;
 	q.vmid = vm.vmid;
