@@ -54,7 +54,12 @@ struct ha_mig {
 	enum { MIG_SUBMITTING, MIG_SUBMITTED, MIG_FAILED } state;
 	int64_t task;
 	int code;
+	uint64_t failed_ms; /* when it was seen failing */
 };
+
+/* After a failed migration, the next one of the same VM waits this long
+ * (the scheduler asks again at once, e.g. to evacuate a node). */
+#define MIG_RETRY_MS 10000
 
 struct ha_loop {
 	pthread_t th;
@@ -111,6 +116,13 @@ static bool mig_result(struct agent *a, const struct statedb_ha_vm *v,
 	    statedb_task_get(a->db, m.task, &t, NULL, NULL, NULL) < 0 ||
 	    strcmp(t.state, "error") != 0)
 		return false;
+	pthread_mutex_lock(&L->lock);
+	if ((p = mig_find(L, v->vmid, uid)) != NULL) {
+		p->state = MIG_FAILED;
+		p->code = -EIO;
+		p->failed_ms = hx_now_ms();
+	}
+	pthread_mutex_unlock(&L->lock);
 	*ret_code = -EIO;
 	return true;
 }
@@ -487,6 +499,7 @@ static void *mig_thread(void *data)
 	} else if (m != NULL) {
 		m->state = MIG_FAILED;
 		m->code = -EIO;
+		m->failed_ms = hx_now_ms();
 	}
 	L->kicked = true;
 	pthread_cond_broadcast(&L->cond);
@@ -512,6 +525,11 @@ static void migrations(struct agent *a, const struct statedb_ha_snapshot *s,
 			continue;
 		pthread_mutex_lock(&L->lock);
 		bool known = mig_find(L, s->vms[i].vmid, st->uid) != NULL;
+		for (unsigned k = 0; k < L->n_migs && !known; k++)
+			known = L->migs[k].vmid == s->vms[i].vmid &&
+				L->migs[k].state == MIG_FAILED &&
+				hx_now_ms() - L->migs[k].failed_ms <
+					MIG_RETRY_MS; /* later */
 		if (!known) {
 			if (L->n_migs == MIGS_MAX) /* oldest first out */
 				memmove(&L->migs[0], &L->migs[1],
@@ -562,7 +580,26 @@ static void log_events(const struct statedb_ha_snapshot *s,
 
 /* ---- the step ---- */
 
-static void step(struct agent *a)
+/* The earliest moment a fencing verdict changes (lease end, safe), so
+ * that the loop wakes right then rather than up to a period later. */
+static uint64_t next_deadline(const struct fencing_decision *dec, uint32_t n,
+			      uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t t = dec[i].verdict == FENCING_ALIVE ? dec[i].expired_ms
+			     : dec[i].verdict == FENCING_EXPIRED
+				     ? dec[i].safe_ms
+				     : UINT64_MAX;
+		if (t > now && t < next)
+			next = t;
+	}
+	return next;
+}
+
+/* One step; returns when the next one is due at the latest. */
+static uint64_t step(struct agent *a)
 {
 	struct ha_loop *L = a->ha->loop;
 	struct statedb_ha_snapshot s;
@@ -576,7 +613,7 @@ static void step(struct agent *a)
 	struct sched_cmd cmds[32];
 	struct ha_cmd *taken[32];
 	size_t ncmds;
-	uint64_t now;
+	uint64_t now, next = UINT64_MAX;
 	int r;
 
 	if (statedb_ha_load(a->db, &s, &err) < 0) {
@@ -586,7 +623,7 @@ static void step(struct agent *a)
 			       err.msg);
 			L->err_log_ms = hx_now_ms();
 		}
-		return;
+		return next;
 	}
 	ha_leader_update(a, &s.st, &s);
 	scheduler_plan_init(&plan);
@@ -599,6 +636,7 @@ static void step(struct agent *a)
 	now = hx_now_ms();
 	for (uint32_t n = 0; n < s.st.n_nodes; n++)
 		ha_leader_observe(a, s.st.nodes[n].name, now, &obs[n], &dec[n]);
+	next = next_deadline(dec, s.st.n_nodes, now);
 	in.nodes = obs;
 	in.results = res;
 	in.n_results = results(a, &s, res);
@@ -640,23 +678,27 @@ out:
 	free(obs);
 	free(dec);
 	free(res);
+	return next;
 }
 
 static void *loop_thread(void *data)
 {
 	struct agent *a = data;
 	struct ha_loop *L = a->ha->loop;
+	uint64_t next = 0;
 
 	for (;;) {
-		uint64_t t0 = hx_now_ms();
+		uint64_t t0 = hx_now_ms(), due = t0 + STEP_MS;
 		bool leader, stop;
 
+		if (next > t0 && next < due)
+			due = next;
 		pthread_mutex_lock(&L->lock);
-		while (!L->stopping && !L->kicked &&
-		       hx_now_ms() < t0 + STEP_MS) {
+		while (!L->stopping && !L->kicked && hx_now_ms() < due) {
+			uint64_t left = due - hx_now_ms();
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 50 * 1000000;
+			ts.tv_nsec += (long)(left < 50 ? left : 50) * 1000000;
 			if (ts.tv_nsec >= 1000000000) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000;
@@ -696,7 +738,7 @@ static void *loop_thread(void *data)
 			       fc->margin_ms, now);
 			L->was_leader = true;
 		}
-		step(a);
+		next = step(a);
 	}
 	return NULL;
 }

@@ -46,10 +46,11 @@ struct agent_ha {
 	int64_t *vmids; /* HA VMs of the cluster, per the last grant */
 	unsigned n_vmids;
 	int active; /* HA VMs running here; -1 unknown */
+	uint64_t scans; /* counts of .active taken so far */
 	bool fence_logged;
 	int wd_fd; /* watchdog, -1 none; fence thread only */
 	char boot_id[64];
-	pthread_t renew_th, fence_th;
+	pthread_t renew_th, fence_th, scan_th;
 	bool threads;
 	/* leader side */
 	bool ready; /* the loop loaded the state of this term */

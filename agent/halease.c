@@ -12,7 +12,7 @@
  *   timeouts may block it) and of the database (a partitioned node cannot
  *   read it). It therefore acts on a local cache of the cluster's HA VMs
  *   that every grant refreshes, and on a count of those running here that
- *   it takes from libvirt once a second.
+ *   a third thread takes from libvirt once a second.
  * - The watchdog is fed from that same thread and only while the lease is
  *   valid (or nothing HA runs here), so an agent that hangs anywhere stops
  *   feeding it and the host is reset watchdog_ms later.
@@ -263,25 +263,48 @@ static void scan(struct agent_ha *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* Counts the running HA VMs once a second, on its own thread: libvirt may
+ * be slow, and the lease check must never wait for it. */
+static void *scan_thread(void *data)
+{
+	struct agent_ha *h = data;
+	bool stop = false;
+
+	while (!stop) {
+		uint64_t t0 = hx_now_ms();
+
+		scan(h);
+		pthread_mutex_lock(&h->lock);
+		h->scans++;
+		while (!h->stopping && hx_now_ms() < t0 + SCAN_MS) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50 * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&h->cond, &h->lock, &ts);
+		}
+		stop = h->stopping;
+		pthread_mutex_unlock(&h->lock);
+	}
+	return NULL;
+}
+
 static void *fence_thread(void *data)
 {
 	struct agent_ha *h = data;
-	uint64_t fed_ms = 0, scan_ms = 0;
+	uint64_t fed_ms = 0, scans_seen = 0;
 
 	for (;;) {
 		struct fencing_self_decision d;
 		uint64_t now = hx_now_ms();
-		bool runs_ha, stop;
+		bool runs_ha, stop, scanned;
 
-		bool scanned = false;
-
-		if (now - scan_ms >= SCAN_MS) {
-			scan(h);
-			scan_ms = now;
-			scanned = true;
-			now = hx_now_ms();
-		}
 		pthread_mutex_lock(&h->lock);
+		scanned = h->scans != scans_seen;
+		scans_seen = h->scans;
 		stop = h->stopping;
 		/* unknown counts as running: it might */
 		runs_ha = h->active != 0 && h->n_vmids > 0;
@@ -717,7 +740,8 @@ int agent_ha_start(struct agent *a, struct hx_err *err)
 				 "cannot self-fence its HA VMs");
 	}
 	a->ha = h;
-	if ((r = pthread_create(&h->fence_th, NULL, fence_thread, h)) != 0 ||
+	if ((r = pthread_create(&h->scan_th, NULL, scan_thread, h)) != 0 ||
+	    (r = pthread_create(&h->fence_th, NULL, fence_thread, h)) != 0 ||
 	    (r = pthread_create(&h->renew_th, NULL, renew_thread, h)) != 0)
 		return hx_err_set(err, -r, "cannot start the HA lease threads");
 	h->threads = true;
@@ -740,6 +764,7 @@ void agent_ha_stop(struct agent *a)
 	if (h->threads) {
 		pthread_join(h->renew_th, NULL);
 		pthread_join(h->fence_th, NULL);
+		pthread_join(h->scan_th, NULL);
 	}
 	/* Nobody renews any more: what runs here would outlive its lease
 	 * while the leader restarts it elsewhere. */

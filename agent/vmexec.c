@@ -363,9 +363,10 @@ static void recover(struct vmexec *x, virConnectPtr c,
 	agent_event(x->a, "vm.start", subject, "executor",
 		    "%s: starting it (attempt %u of %d)", why, rt->restarts,
 		    RESTART_MAX);
-	/* HA: "starting", then "running" or "failed", each a fresh state
-	 * change, so the leader sees the outcome of its request. */
-	if (vm->ha)
+	/* HA: "running" or "failed", each a fresh state change (after a
+	 * failure "starting" first), so the leader sees the outcome of its
+	 * request; the extra write is saved in the common case. */
+	if (vm->ha && strcmp(vm->state, "failed") == 0)
 		report(x, rt, vm->vmid, "starting");
 	if (vmexec_do_start(x, c, vm->vmid, 0, &err) < 0) {
 		hx_log(LOG_WARNING, "vm=%" PRId64 " restart failed: %s",

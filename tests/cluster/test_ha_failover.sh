@@ -2,6 +2,8 @@
 # HA failover with a real guest on 3 nodes, each with its own libvirtd and
 # an emulated watchdog (tests/tools/hx-wdog-emu) that kills the node's
 # cgroup when hxd stops feeding it:
+#  0. maintenance of the VM's node live-migrates it away (same boot) and,
+#     once over, back;
 #  1. the node running an HA VM dies at once (cgroup.kill: hxd, libvirtd and
 #     QEMU together): the VM runs on another node within the bound, never
 #     two QEMUs at once; prints the time from the kill to the restart;
@@ -24,6 +26,16 @@ WDOG_PIDS=""
 trap 'rc=$?; for p in $WDOG_PIDS; do kill "$p" 2>/dev/null; done
 	libvirt_stop_all; (exit $rc); cleanup' EXIT
 
+# shellcheck disable=SC2034 # read by libvirt.sh
+HX_LIBVIRT_MIGRATE_TLS=1
+# eq WANT CMD...: CMD prints WANT (evaluated anew on each try of
+# wait_until, unlike a "$(...)" in its arguments)
+eq() {
+	local want=$1
+	shift
+	[ "$("$@")" = "$want" ]
+}
+nonempty() { [ -n "$("$@")" ]; }
 guest_paths
 net_create 3
 mkdir -p "$HX_WORK/shared"
@@ -37,7 +49,7 @@ for i in 1 2 3; do
 done
 cluster_form 3
 wait_until 60 0.5 members_with online 3 1 || fail "not all online"
-wait_until 60 0.5 test "$(voters_count 1)" = 3 || fail "expected 3 voters"
+wait_until 60 0.5 eq 3 voters_count 1 || fail "expected 3 voters"
 
 disk="$HX_WORK/shared/havm.qcow2"
 qemu-img create -q -f qcow2 "$disk" 16M || fail "qemu-img"
@@ -50,7 +62,18 @@ EOF
 
 serial() { echo "$(dir_of "$1")/vms/100/serial.log"; }
 ready_on() { grep -aq "HXGUEST READY" "$(serial "$1")" 2>/dev/null; }
-qemu_count() { pgrep -fc 'guest=hx-100,' || true; }
+# qemu_count: QEMUs of VM 100 on this test's nodes (other tests on the
+# machine may run a VM 100 too: only our libvirtds' pid files count)
+qemu_count() {
+	local i pid n=0
+	for i in 1 2 3; do
+		for pid in $(libvirt_qemu_pids "$i"); do
+			tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
+				grep -q 'guest=hx-100,' && n=$((n + 1))
+		done
+	done
+	echo "$n"
+}
 # runs_on: the node whose libvirtd runs a QEMU (empty if none)
 runs_on() {
 	local i
@@ -71,7 +94,8 @@ ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 out=$(api 1 POST /vms "$(cat "$HX_WORK/havm.json")")
 task=$(echo "$out" | jq -r '.data.task // empty')
 [ -n "$task" ] || fail "create refused: $out"
-wait_until 100 0.2 test "$(api 1 GET "/tasks/$task" | jq -r .data.state)" = ok ||
+task_state() { api 1 GET "/tasks/$1" | jq -r .data.state; }
+wait_until 100 0.2 eq ok task_state "$task" ||
 	fail "create task did not end"
 # HA starts it where it is, on n1.
 hx 1 ha add 100 >/dev/null || fail "ha add"
@@ -84,6 +108,37 @@ wait_until 60 0.5 ha_started_on 2 n1 || fail "HA does not report it started"
 why=$(hx 3 ha why 100)
 echo "$why" | grep -q "started on 'n1'" || fail "ha why: $why"
 ok "HA VM 100 runs on n1; ha why: $(echo "$why" | head -1)"
+
+# ---- 0. maintenance: away and back, live ----
+boot_on() { # I: the boot id of the guest's last heartbeat on node I
+	grep -ao 'HXGUEST HEARTBEAT n=[0-9]* id=[^ ]* boot=[0-9a-f]*' \
+		"$(serial "$1")" 2>/dev/null | tail -1 | sed 's/.*boot=//'
+}
+ha_started_off() { # I NODE: started and confirmed, not on NODE
+	local n
+	n=$(ha_field "$1" .status.node)
+	[ "$(ha_field "$1" .status.crm_state)" = started ] &&
+		[ "$n" != "$2" ] && [ "$n" != null ] &&
+		[ "$(ha_field "$1" .status.confirmed)" = true ]
+}
+wait_until 100 0.2 nonempty boot_on 1 || fail "no heartbeat on n1"
+boot=$(boot_on 1)
+hx 2 ha maintenance n1 on >/dev/null || fail "maintenance on"
+wait_until 240 0.5 ha_started_off 2 n1 || fail "VM 100 did not leave n1"
+m=$(ha_field 2 .status.node)
+m=${m#n}
+[ "$(ha_field 2 .status.maint_node)" = n1 ] || fail "maint_node not n1"
+wait_until 60 0.5 eq "$boot" boot_on "$m" ||
+	fail "guest on n$m is not the same boot (live migration)"
+[ "$(qemu_count)" = 1 ] || fail "$(qemu_count) QEMUs after evacuation"
+out=$(hx 3 ha status)
+echo "$out" | grep -q "maintenance" || fail "ha status: $out"
+ok "maintenance of n1: VM 100 moved live to n$m"
+hx 3 ha maintenance n1 off >/dev/null || fail "maintenance off"
+wait_until 240 0.5 ha_started_on 2 n1 || fail "VM 100 did not come back"
+wait_until 60 0.5 eq "$boot" boot_on 1 || fail "not the same boot"
+[ "$(qemu_count)" = 1 ] || fail "$(qemu_count) QEMUs after the return"
+ok "maintenance over: VM 100 is back on n1, same boot"
 
 # watch N NODE_GONE: polls every 0.1 s for at most N seconds until the VM
 # runs on another node; fails if two QEMUs ever run. Sets MOVED_TO and
@@ -127,16 +182,18 @@ api "$to" GET "/events?subject=vm/100&limit=1000" | jq -r '.data[].message' |
 libvirt_start 1
 node_start 1
 wait_until 120 0.5 members_with online 3 "$to" || fail "n1 did not come back"
-wait_until 60 0.5 test "$(api "$to" GET /ha/status |
-	jq -r '.data.nodes[] | select(.name == "n1") | .state')" = online ||
-	fail "n1 not online for HA"
+ha_node_state() { # I NODE: NODE's HA state as node I reports it
+	api "$1" GET /ha/status | jq -r ".data.nodes[] | select(.name == \"$2\") | .state"
+}
+wait_until 120 0.5 eq online ha_node_state "$to" n1 ||
+	fail "n1 not online for HA: $(api "$to" GET /ha/status | jq -c .data.nodes)"
 for _ in $(seq 20); do
 	[ "$(qemu_count)" = 1 ] || fail "$(qemu_count) QEMUs after n1 came back"
 	sleep 0.1
 done
 [ "$(runs_on)" = "$to" ] || fail "VM 100 moved after n1 came back"
 ok "n1 is back; VM 100 still runs once, on n$to"
-wait_until 60 0.5 test "$(voters_count "$to")" = 3 || fail "voters after rejoin"
+wait_until 60 0.5 eq 3 voters_count "$to" || fail "voters after rejoin"
 
 # ---- 2. the node is cut off ----
 y=$to
