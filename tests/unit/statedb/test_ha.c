@@ -430,6 +430,38 @@ static void test_load_step_apply(void **state)
 	assert_int_equal(statedb_ha_load(f->db, &s, NULL), 0);
 	assert_true(s.st.next_uid > (uint64_t)h.uid);
 	statedb_ha_snapshot_close(&s);
+	/* a plan commits only on the leader it names */
+	assert_int_equal(statedb_ha_load(f->db, &s, NULL), 0);
+	{
+		struct sched_node_obs obs[8];
+		struct sched_input in = {0};
+		struct sched_plan plan;
+		struct hx_err err = {0};
+		struct statedb_ha_config c2;
+
+		statedb_ha_config_defaults(&c2);
+		snprintf(c2.request, sizeof(c2.request), "stopped");
+		assert_int_equal(statedb_ha_resource_update(f->db, 200, &c2,
+							    NULL, NULL),
+				 0);
+		statedb_ha_snapshot_close(&s);
+		assert_int_equal(statedb_ha_load(f->db, &s, NULL), 0);
+		obs_all(&s.st, obs, SCHED_NONE);
+		in.nodes = obs;
+		scheduler_plan_init(&plan);
+		assert_int_equal(scheduler_step(&s.st, &s.rules, &in,
+						hx_wall_ms(), &plan),
+				 0);
+		assert_true(plan.n_actions > 0);
+		assert_int_equal(statedb_ha_apply(f->db, &s, &plan, "n2", 2,
+						  &err),
+				 HX_ENOTLEADER);
+		scheduler_plan_close(&plan);
+		assert_int_equal(statedb_ha_resource_get(f->db, 200, &h, NULL),
+				 0);
+		assert_string_equal(h.state, "started"); /* unchanged */
+	}
+	statedb_ha_snapshot_close(&s);
 	/* deleting the VM removes its HA resource */
 	assert_int_equal(statedb_vm_delete(f->db, 200, NULL), 0);
 	assert_int_equal(statedb_ha_resource_get(f->db, 200, &h, NULL),
