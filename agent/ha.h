@@ -121,6 +121,18 @@ enum ha_cmd_kind {
 int ha_command(struct agent *a, enum ha_cmd_kind kind, int64_t vmid,
 	       const char *node, int timeout_ms, struct hx_err *err);
 
+/* ---- placement of any VM (haapi.c) ---- */
+
+/*
+ * Chooses the node for a new VM @vmid with @cpu CPUs and @mem bytes by
+ * the scheduler's placement engine: nodes HA has online, rules, load.
+ * Fills @ret with its name and @why with the explanation. -ENOSPC when
+ * no node fits.
+ */
+int agent_ha_place(struct agent *a, int64_t vmid, double cpu, uint64_t mem,
+		   char *ret, size_t len, char *why, size_t why_len,
+		   struct hx_err *err);
+
 /* ---- the node's HA VM cache and self-fence (halease.c) ---- */
 
 /* Whether @vmid is an HA VM per the last lease reply. */

@@ -423,6 +423,49 @@ void h_ha_node_maintenance(struct agent *a, struct api_req *req,
 			       "maintenance", json_is_true(v));
 }
 
+/* ---- placement of new VMs ---- */
+
+int agent_ha_place(struct agent *a, int64_t vmid, double cpu, uint64_t mem,
+		   char *ret, size_t len, char *why, size_t why_len,
+		   struct hx_err *err)
+{
+	struct statedb_ha_snapshot s;
+	struct sched_service conf;
+	struct sched_placer *p = NULL;
+	struct sched_explain ex;
+	uint32_t i, node = SCHED_NONE;
+	int r;
+
+	if ((r = statedb_ha_load(a->db, &s, err)) < 0)
+		return r;
+	scheduler_service_defaults(&conf);
+	snprintf(conf.sid, sizeof(conf.sid), "vm:%" PRId64, vmid);
+	if (vmid <= 0 || scheduler_state_find_service(&s.st, conf.sid) !=
+				 SCHED_NONE)
+		snprintf(conf.sid, sizeof(conf.sid), "vm:new");
+	conf.cpu = cpu;
+	conf.mem = mem;
+	r = scheduler_state_add_service(&s.st, &conf, SCHED_NONE, &i);
+	if (r == 0)
+		r = scheduler_placer_new(&s.st, &s.rules, NULL, &p);
+	if (r == 0)
+		r = scheduler_placer_place(p, i, SCHED_PREF_BEST, &node, &ex);
+	if (r == 0 && node != SCHED_NONE) {
+		snprintf(ret, len, "%s", s.st.nodes[node].name);
+		s.st.svcs[i].st.why = ex;
+		s.st.svcs[i].st.why.reason = SCHED_R_PLACED;
+		s.st.svcs[i].st.node = node;
+		(void)scheduler_explain_format(&s.st, i, why, why_len);
+	} else if (r == 0) {
+		r = hx_err_set(err, -ENOSPC, "no node fits");
+	} else {
+		hx_err_set(err, r, "placement failed");
+	}
+	scheduler_placer_free(p);
+	statedb_ha_snapshot_close(&s);
+	return r;
+}
+
 /* ---- status ---- */
 
 void h_ha_status(struct agent *a, struct api_req *req, struct api_resp *resp)

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "agent/agent.h"
+#include "agent/ha.h"
 #include "agent/vm.h"
 #include "lib/lib.h"
 #include "statedb/statedb.h"
@@ -286,8 +287,8 @@ static void create_here(struct agent *a, struct api_req *req,
 		goto out;
 	}
 	resp->status = 202;
-	resp->data = json_pack("{s:I, s:I}", "vmid", (json_int_t)c->vmid,
-			       "task", (json_int_t)task);
+	resp->data = json_pack("{s:I, s:I, s:s}", "vmid", (json_int_t)c->vmid,
+			       "task", (json_int_t)task, "node", c->node);
 	goto out;
 out_checked:
 	if (err.code < 0)
@@ -295,6 +296,42 @@ out_checked:
 out:
 	free(config);
 	free(pending);
+	free(c);
+}
+
+/*
+ * No node given: the placement engine HA uses chooses one (online nodes,
+ * rules, configured CPU and memory against capacity and load). Falls back
+ * to this node when it cannot tell (no node online for HA yet, or the
+ * configuration is invalid: the create then says why).
+ */
+static void place(struct agent *a, json_t *body)
+{
+	struct vm_config *c = calloc(1, sizeof(*c));
+	json_t *copy = json_deep_copy(body);
+	char node[64], why[1024];
+	json_t *id = json_object_get(body, "vmid");
+	struct hx_err err = {0};
+
+	snprintf(node, sizeof(node), "%s", a->cfg.name);
+	if (c != NULL && copy != NULL &&
+	    json_object_set_new(copy, "node", json_string(node)) == 0 &&
+	    vmconf_parse(copy, c, NULL) == 0 &&
+	    agent_ha_place(a, json_is_integer(id) ? json_integer_value(id) : 0,
+			   (double)(c->sockets * c->cores),
+			   (uint64_t)c->memory_mb << 20, node, sizeof(node),
+			   why, sizeof(why), &err) == 0) {
+		char *line = strstr(why, "placement: ");
+		line = line != NULL ? line + 11 : why;
+		line[strcspn(line, "\n")] = '\0';
+		hx_log(LOG_NOTICE, "placement: new VM '%s' on node '%s': %s",
+		       c->name, node, line);
+	} else if (err.code < 0) {
+		hx_log(LOG_INFO, "placement: %s; creating on node '%s'",
+		       err.msg, node);
+	}
+	json_object_set_new(body, "node", json_string(node));
+	json_decref(copy);
 	free(c);
 }
 
@@ -320,7 +357,7 @@ void h_vm_create(struct agent *a, struct api_req *req, struct api_resp *resp)
 		json_object_del(body, "start");
 	}
 	if ((v = json_object_get(body, "node")) == NULL) {
-		json_object_set_new(body, "node", json_string(a->cfg.name));
+		place(a, body);
 	} else if (!json_is_string(v)) {
 		api_error(resp, -EINVAL, "node: must be a string");
 		json_decref(body);

@@ -148,7 +148,8 @@ static const struct ctl_command ctl_commands[] = {
 	{"vm", "create", hxctl_cmd_vm_create, HXCTL_VM_CREATE_SPEC, 0, 0,
 	 "--name NAME [--vmid N] [--node NODE] [OPTIONS] [--start] [--wait]",
 	 "create a VM",
-	 "--vmid defaults to the next free one, --node to the node asked.\n"
+	 "--vmid defaults to the next free one; without --node the placement\n"
+	 "engine HA uses picks one (online nodes, rules, CPU and memory).\n"
 	 "Options:\n" VM_CONF_HELP
 	 "  --start            start the VM once created\n"
 	 "  --wait             wait until the create task ends\n"

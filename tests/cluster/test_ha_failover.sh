@@ -2,7 +2,8 @@
 # HA failover with a real guest on 3 nodes, each with its own libvirtd and
 # an emulated watchdog (tests/tools/hx-wdog-emu) that kills the node's
 # cgroup when hxd stops feeding it:
-#  0. maintenance of the VM's node live-migrates it away (same boot) and,
+#  0. a VM created without a node is placed away from the HA VM's node;
+#     maintenance of the VM's node live-migrates it away (same boot) and,
 #     once over, back;
 #  1. the node running an HA VM dies at once (cgroup.kill: hxd, libvirtd and
 #     QEMU together): the VM runs on another node within the bound, never
@@ -108,6 +109,12 @@ wait_until 60 0.5 ha_started_on 2 n1 || fail "HA does not report it started"
 why=$(hx 3 ha why 100)
 echo "$why" | grep -q "started on 'n1'" || fail "ha why: $why"
 ok "HA VM 100 runs on n1; ha why: $(echo "$why" | head -1)"
+# A VM created without a node goes where the load is lowest: not n1.
+out=$(api 3 POST /vms '{"vmid":101,"name":"placed","memory_mb":128}')
+pn=$(echo "$out" | jq -r '.data.node // empty')
+{ [ -n "$pn" ] && [ "$pn" != n1 ]; } ||
+	fail "placement put VM 101 on '$pn', next to the HA VM: $out"
+ok "VM 101 created without a node: placed on $pn"
 
 # ---- 0. maintenance: away and back, live ----
 boot_on() { # I: the boot id of the guest's last heartbeat on node I
