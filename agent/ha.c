@@ -781,5 +781,7 @@ void ha_loop_stop(struct agent *a)
 	cmds_fail_all(L, HX_ENOTLEADER, "hxd is stopping");
 	pthread_cond_broadcast(&L->cond);
 	pthread_mutex_unlock(&L->lock);
-	pthread_join(L->th, NULL);
+	/* Not joined: a step may wait for the database for seconds, and
+	 * nothing it does needs finishing (crash-only). */
+	pthread_detach(L->th);
 }

@@ -54,6 +54,8 @@ struct agent_ha {
 	bool threads;
 	/* leader side */
 	bool ready; /* the loop loaded the state of this term */
+	bool is_leader;	   /* last answer of the raft node ... */
+	uint64_t leader_ms; /* ... and when it was asked */
 	uint64_t elected_ms;
 	struct ha_peer *peers;
 	unsigned n_peers, cap_peers;
@@ -132,10 +134,5 @@ int ha_command(struct agent *a, enum ha_cmd_kind kind, int64_t vmid,
 int agent_ha_place(struct agent *a, int64_t vmid, double cpu, uint64_t mem,
 		   char *ret, size_t len, char *why, size_t why_len,
 		   struct hx_err *err);
-
-/* ---- the node's HA VM cache and self-fence (halease.c) ---- */
-
-/* Whether @vmid is an HA VM per the last lease reply. */
-bool ha_vm_cached(struct agent *a, int64_t vmid);
 
 #endif /* HX_AGENT_HA_H */

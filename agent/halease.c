@@ -52,6 +52,7 @@
 #define SCAN_MS 1000	    /* libvirt count of running HA VMs */
 #define RETRY_MS 250	    /* renewal retry after a failure */
 #define WD_OPEN_WAIT_MS 5000 /* a FIFO's reader may start late */
+#define LEADER_CHECK_MS 100  /* grants reuse a leadership check this long */
 
 /* ---- the HA VM cache ---- */
 
@@ -83,20 +84,6 @@ static int vmids_parse(const char *text, int64_t **ret, unsigned *ret_n)
 	*ret = v;
 	*ret_n = n;
 	return 0;
-}
-
-bool ha_vm_cached(struct agent *a, int64_t vmid)
-{
-	struct agent_ha *h = a->ha;
-	bool found = false;
-
-	if (h == NULL)
-		return false;
-	pthread_mutex_lock(&h->lock);
-	for (unsigned i = 0; i < h->n_vmids && !found; i++)
-		found = h->vmids[i] == vmid;
-	pthread_mutex_unlock(&h->lock);
-	return found;
 }
 
 /* ---- persistence of the lease across hxd restarts ---- */
@@ -366,7 +353,9 @@ static int renew_remote(struct agent_ha *h, const char *leader, int *fd,
 	r = hxraft_frame_send(*fd, m.sbuf.data, m.sbuf.size);
 	msg_out_close(&m);
 	if (r == 0)
-		r = hxraft_frame_recv(*fd, (int)h->fc.renew_ms, &buf, &n);
+		/* A late grant is still good (it counts from when it was
+		 * asked), so wait up to half a lease for it. */
+		r = hxraft_frame_recv(*fd, (int)(h->fc.lease_ms / 2), &buf, &n);
 	if (r < 0) {
 		renew_close(fd);
 		snprintf(why, len, "leader %s: %s", leader, hx_strerror(r));
@@ -522,6 +511,29 @@ static bool name_listed(const char *list, const char *name)
 	return strstr(list, needle) != NULL;
 }
 
+/* Whether the local raft node leads, asked at most every LEADER_CHECK_MS
+ * (each grant would otherwise open a connection to dqlite); the answer
+ * may be that old, far below the election timeout a successor needs. */
+static bool leader_now(struct agent_ha *h)
+{
+	uint64_t now = hx_now_ms();
+	bool is;
+
+	pthread_mutex_lock(&h->lock);
+	if (now - h->leader_ms < LEADER_CHECK_MS) {
+		is = h->is_leader;
+		pthread_mutex_unlock(&h->lock);
+		return is;
+	}
+	pthread_mutex_unlock(&h->lock);
+	is = agent_is_leader_local(h->a, NULL, 0);
+	pthread_mutex_lock(&h->lock);
+	h->is_leader = is;
+	h->leader_ms = hx_now_ms();
+	pthread_mutex_unlock(&h->lock);
+	return is;
+}
+
 int agent_ha_grant(struct agent *a, const char *name, const char *mode,
 		   char **ret_vms, char *why, size_t len)
 {
@@ -529,7 +541,7 @@ int agent_ha_grant(struct agent *a, const char *name, const char *mode,
 	struct ha_peer *p;
 	int r;
 
-	if (h == NULL || !agent_is_leader_local(a, NULL, 0)) {
+	if (h == NULL || !leader_now(h)) {
 		snprintf(why, len, "node '%s' is not the leader", a->cfg.name);
 		return HX_ENOTLEADER;
 	}
@@ -595,6 +607,7 @@ void ha_leader_reset(struct agent *a, uint64_t elected_ms)
 	h->n_peers = 0; /* a new term starts without renewal records */
 	h->elected_ms = elected_ms;
 	h->ready = false;
+	h->leader_ms = 0;
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -605,6 +618,7 @@ void ha_leader_lost(struct agent *a)
 	pthread_mutex_lock(&h->lock);
 	h->ready = false;
 	h->n_peers = 0;
+	h->leader_ms = 0;
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -761,10 +775,13 @@ void agent_ha_stop(struct agent *a)
 	h->stopping = true;
 	pthread_cond_broadcast(&h->cond);
 	pthread_mutex_unlock(&h->lock);
+	/* Only the fence thread must be gone before the magic close (it
+	 * feeds the watchdog); the others may be blocked on the network or
+	 * libvirt and end with the process. */
 	if (h->threads) {
-		pthread_join(h->renew_th, NULL);
+		pthread_detach(h->renew_th);
+		pthread_detach(h->scan_th);
 		pthread_join(h->fence_th, NULL);
-		pthread_join(h->scan_th, NULL);
 	}
 	/* Nobody renews any more: what runs here would outlive its lease
 	 * while the leader restarts it elsewhere. */
