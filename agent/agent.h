@@ -17,6 +17,7 @@ struct hxraft_node;
 struct statedb;
 struct liveness;
 struct vmexec;
+struct agent_ha;
 
 /* ---- configuration (config.c) ---- */
 
@@ -31,6 +32,7 @@ struct agent_config {
 	char libvirt_uri[256];
 	char images_dir[1024]; /* "" = DATA_DIR/images */
 	char accel[8];	       /* auto, kvm, tcg */
+	char watchdog[256];    /* watchdog device, "" = none */
 	int verbose;
 	bool check_only;
 };
@@ -68,6 +70,7 @@ struct agent {
 	struct liveness *live;
 	struct agent_api *api;
 	struct vmexec *vmx; /* NULL until the cluster services run */
+	struct agent_ha *ha; /* NULL until the cluster services run */
 	uv_timer_t tick;
 	bool tick_busy;
 	uv_work_t tick_work;
@@ -270,6 +273,32 @@ void h_vm_action(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_status(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_migrate_op(struct agent *a, struct api_req *req,
 		     struct api_resp *resp);
+/* High availability (haapi.c). */
+void h_ha_status(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_ha_resources_list(struct agent *a, struct api_req *req,
+			 struct api_resp *resp);
+void h_ha_resource_add(struct agent *a, struct api_req *req,
+		       struct api_resp *resp);
+void h_ha_resource_get(struct agent *a, struct api_req *req,
+		       struct api_resp *resp);
+void h_ha_resource_patch(struct agent *a, struct api_req *req,
+			 struct api_resp *resp);
+void h_ha_resource_delete(struct agent *a, struct api_req *req,
+			  struct api_resp *resp);
+void h_ha_resource_why(struct agent *a, struct api_req *req,
+		       struct api_resp *resp);
+void h_ha_resource_action(struct agent *a, struct api_req *req,
+			  struct api_resp *resp);
+void h_ha_node_maintenance(struct agent *a, struct api_req *req,
+			   struct api_resp *resp);
+void h_ha_rules_list(struct agent *a, struct api_req *req,
+		     struct api_resp *resp);
+void h_ha_rule_add(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_ha_rule_get(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_ha_rule_patch(struct agent *a, struct api_req *req,
+		     struct api_resp *resp);
+void h_ha_rule_delete(struct agent *a, struct api_req *req,
+		      struct api_resp *resp);
 
 /* Records an event; failures are logged, never fatal. */
 void agent_event(struct agent *a, const char *kind, const char *subject,

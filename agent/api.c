@@ -72,6 +72,20 @@ static const struct route routes[] = {
 	{"GET", "/vms/*/status", h_vm_status, 0},
 	{"POST", "/vms/*/*", h_vm_action, 0},
 	{"POST", "/vms/*/migrate/*", h_vm_migrate_op, 0},
+	{"GET", "/ha/status", h_ha_status, R_LEADER},
+	{"GET", "/ha/resources", h_ha_resources_list, 0},
+	{"POST", "/ha/resources", h_ha_resource_add, R_LEADER},
+	{"GET", "/ha/resources/*", h_ha_resource_get, 0},
+	{"PATCH", "/ha/resources/*", h_ha_resource_patch, R_LEADER},
+	{"DELETE", "/ha/resources/*", h_ha_resource_delete, R_LEADER},
+	{"GET", "/ha/resources/*/*", h_ha_resource_why, 0},
+	{"POST", "/ha/resources/*/*", h_ha_resource_action, R_LEADER},
+	{"POST", "/ha/nodes/*/maintenance", h_ha_node_maintenance, R_LEADER},
+	{"GET", "/ha/rules", h_ha_rules_list, 0},
+	{"POST", "/ha/rules", h_ha_rule_add, R_LEADER},
+	{"GET", "/ha/rules/*", h_ha_rule_get, 0},
+	{"PATCH", "/ha/rules/*", h_ha_rule_patch, R_LEADER},
+	{"DELETE", "/ha/rules/*", h_ha_rule_delete, R_LEADER},
 };
 
 struct agent_api {

@@ -52,6 +52,9 @@ static const struct opt_def opt_defs[] = {
 	 0, "directory of 'local:' VM volumes (default: DATA_DIR/images)"},
 	{"accel", 'A', OPT_STR, OFF(accel), SZ(accel), "auto", 0, 0,
 	 "VM acceleration: auto (kvm if /dev/kvm is usable), kvm, tcg"},
+	{"watchdog", 'W', OPT_STR, OFF(watchdog), SZ(watchdog), NULL, 0, 0,
+	 "watchdog device fed while this node holds its HA lease "
+	 "(/dev/watchdog; default none)"},
 	{"verbose", 'v', OPT_COUNT, OFF(verbose), 0, NULL, 0, 0,
 	 "more logging (repeat for debug)"},
 	{"check", 'n', OPT_FLAG, OFF(check_only), 0, NULL, 0, 0,
@@ -156,6 +159,10 @@ static int config_check(struct agent_config *cfg)
 	}
 	if (cfg->images_dir[0] != '\0' && cfg->images_dir[0] != '/') {
 		fprintf(stderr, "hxd: --images-dir must be an absolute path\n");
+		return -EINVAL;
+	}
+	if (cfg->watchdog[0] != '\0' && cfg->watchdog[0] != '/') {
+		fprintf(stderr, "hxd: --watchdog must be an absolute path\n");
 		return -EINVAL;
 	}
 	if (strcmp(cfg->accel, "auto") != 0 && strcmp(cfg->accel, "kvm") != 0 &&

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/ha.h"
 #include "agent/msg.h"
 #include "agent/vm.h"
 #include "lib/lib.h"
@@ -349,6 +350,12 @@ void agent_msg_serve(struct agent *a, int fd, const char *fp)
 			msg_out_close(&m);
 		} else if (strcmp(type, "api") == 0) {
 			msg_serve_api(a, fd, &in);
+			r = 0;
+		} else if (strcmp(type, "lease") == 0) {
+			agent_ha_serve_lease(a, fd, &in);
+			r = 0;
+		} else if (strcmp(type, "kick") == 0) {
+			vmexec_kick(a->vmx); /* the HA leader moved VMs here */
 			r = 0;
 		} else if (strcmp(type, "vol") == 0) {
 			/* one volume per connection, then it ends */

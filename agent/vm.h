@@ -167,6 +167,14 @@ struct vmexec_status {
 	int pid;		/* 0 if unknown */
 };
 
+/* Self-fence: powers off at once (virDomainDestroy) every running domain
+ * here whose VMID is in @vmids. Returns how many it powered off, or a
+ * negative error when libvirt cannot be reached. Any thread. */
+int vmexec_fence(struct vmexec *x, const int64_t *vmids, unsigned n);
+/* The number of running domains here whose VMID is in @vmids, or a
+ * negative error. Any thread. */
+int vmexec_count_active(struct vmexec *x, const int64_t *vmids, unsigned n);
+
 /* Live figures of @vmid from libvirt. -ENOENT if not defined here. */
 int vmexec_status(struct vmexec *x, int64_t vmid, struct vmexec_status *ret,
 		  struct hx_err *err);

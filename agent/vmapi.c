@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "agent/agent.h"
+#include "agent/ha.h"
 #include "agent/vm.h"
 #include "lib/lib.h"
 #include "statedb/statedb.h"
@@ -301,8 +302,8 @@ static void create_here(struct agent *a, struct api_req *req,
 		goto out;
 	}
 	resp->status = 202;
-	resp->data = json_pack("{s:I, s:I}", "vmid", (json_int_t)c->vmid,
-			       "task", (json_int_t)task);
+	resp->data = json_pack("{s:I, s:I, s:s}", "vmid", (json_int_t)c->vmid,
+			       "task", (json_int_t)task, "node", c->node);
 	goto out;
 out_checked:
 	if (err.code < 0)
@@ -310,6 +311,42 @@ out_checked:
 out:
 	free(config);
 	free(pending);
+	free(c);
+}
+
+/*
+ * No node given: the placement engine HA uses chooses one (online nodes,
+ * rules, configured CPU and memory against capacity and load). Falls back
+ * to this node when it cannot tell (no node online for HA yet, or the
+ * configuration is invalid: the create then says why).
+ */
+static void place(struct agent *a, json_t *body)
+{
+	struct vm_config *c = calloc(1, sizeof(*c));
+	json_t *copy = json_deep_copy(body);
+	char node[64], why[1024];
+	json_t *id = json_object_get(body, "vmid");
+	struct hx_err err = {0};
+
+	snprintf(node, sizeof(node), "%s", a->cfg.name);
+	if (c != NULL && copy != NULL &&
+	    json_object_set_new(copy, "node", json_string(node)) == 0 &&
+	    vmconf_parse(copy, c, NULL) == 0 &&
+	    agent_ha_place(a, json_is_integer(id) ? json_integer_value(id) : 0,
+			   (double)(c->sockets * c->cores),
+			   (uint64_t)c->memory_mb << 20, node, sizeof(node),
+			   why, sizeof(why), &err) == 0) {
+		char *line = strstr(why, "placement: ");
+		line = line != NULL ? line + 11 : why;
+		line[strcspn(line, "\n")] = '\0';
+		hx_log(LOG_NOTICE, "placement: new VM '%s' on node '%s': %s",
+		       c->name, node, line);
+	} else if (err.code < 0) {
+		hx_log(LOG_INFO, "placement: %s; creating on node '%s'",
+		       err.msg, node);
+	}
+	json_object_set_new(body, "node", json_string(node));
+	json_decref(copy);
 	free(c);
 }
 
@@ -335,7 +372,7 @@ void h_vm_create(struct agent *a, struct api_req *req, struct api_resp *resp)
 		json_object_del(body, "start");
 	}
 	if ((v = json_object_get(body, "node")) == NULL) {
-		json_object_set_new(body, "node", json_string(a->cfg.name));
+		place(a, body);
 	} else if (!json_is_string(v)) {
 		api_error(resp, -EINVAL, "node: must be a string");
 		json_decref(body);
@@ -520,6 +557,17 @@ static void submit(struct agent *a, struct api_req *req,
 
 	if (!vm_load(a, req, resp, &vm))
 		return;
+	if (vm.ha && (x->op == VMOP_START || x->op == VMOP_STOP ||
+		      x->op == VMOP_SHUTDOWN || x->op == VMOP_DELETE)) {
+		/* HA decides where and whether it runs. */
+		api_error(resp, -EBUSY,
+			  "VM %" PRId64 " is managed by HA: use 'hxctl ha set "
+			  "%" PRId64 " --state started|stopped' (or 'hxctl ha "
+			  "remove %" PRId64 "' first)",
+			  vm.vmid, vm.vmid, vm.vmid);
+		statedb_vm_clear(&vm);
+		return;
+	}
 	if (route_to(a, vm.node, req, resp)) {
 		statedb_vm_clear(&vm);
 		return;
@@ -562,6 +610,27 @@ static int running_here(struct agent *a, int64_t vmid, bool *ret,
 	return 0;
 }
 
+/* An HA VM moves only when the HA leader asks for exactly this move:
+ * "ha_uid" names its current request, a migration to @target. */
+static bool ha_migration_requested(struct agent *a, struct api_req *req,
+				   const struct statedb_vm *vm,
+				   const char *target, struct api_resp *resp)
+{
+	json_t *uid = json_object_get(req->body, "ha_uid");
+	struct statedb_ha_resource h;
+
+	if (uid != NULL && json_is_integer(uid) &&
+	    json_integer_value(uid) == vm->ha_uid &&
+	    statedb_ha_resource_get(a->db, vm->vmid, &h, NULL) == 0 &&
+	    strcmp(h.state, "migrate") == 0 && strcmp(h.target, target) == 0)
+		return true;
+	api_error(resp, -EBUSY,
+		  "VM %" PRId64 " is managed by HA: use 'hxctl ha migrate "
+		  "%" PRId64 " %s'",
+		  vm->vmid, vm->vmid, target);
+	return false;
+}
+
 /* POST /vms/VMID/migrate on the VM's node: validates everything, asks the
  * destination whether it can take the VM, then starts the task. */
 static void vm_migrate(struct agent *a, struct api_req *req,
@@ -569,7 +638,7 @@ static void vm_migrate(struct agent *a, struct api_req *req,
 {
 	static const char *const allowed[] = {"node", "online",
 					      "bandwidth_mbps",
-					      "max_downtime_ms", NULL};
+					      "max_downtime_ms", "ha_uid", NULL};
 	struct vmexec_migrate_req q = {.max_downtime_ms = 100};
 	json_t *v, *check = NULL;
 	struct statedb_node n;
@@ -600,6 +669,8 @@ static void vm_migrate(struct agent *a, struct api_req *req,
 		return;
 	if (!vm_load(a, req, resp, &vm))
 		return;
+	if (vm.ha && !ha_migration_requested(a, req, &vm, q.target, resp))
+		goto out;
 	if (route_to(a, vm.node, req, resp) || !executor_ready(a, resp))
 		goto out;
 	q.vmid = vm.vmid;

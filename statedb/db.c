@@ -252,6 +252,11 @@ struct wire_conn *db_tx_wire(struct db_tx *tx)
 	return tx->conn->wire;
 }
 
+uint64_t db_tx_leader(const struct db_tx *tx)
+{
+	return tx->conn->leader;
+}
+
 int64_t db_row_int(const struct wire_rows *rows, unsigned r, unsigned c)
 {
 	const struct wire_value *v = &rows->values[r * rows->ncols + c];

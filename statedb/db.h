@@ -33,6 +33,8 @@ int db_query(struct db_tx *tx, const char *sql, const struct wire_value *p,
 	     unsigned n, struct wire_rows **ret_rows, struct hx_err *err);
 /* The wire connection of @tx, for membership requests. */
 struct wire_conn *db_tx_wire(struct db_tx *tx);
+/* The id of the node (the leader when it connected) @tx runs on. */
+uint64_t db_tx_leader(const struct db_tx *tx);
 
 /* Value constructors for parameters. */
 static inline struct wire_value db_int(int64_t i)

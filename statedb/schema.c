@@ -106,8 +106,57 @@ static const char *const migration_3[] = {
 	NULL,
 };
 
+/* 4: high availability (agent/ha.c, statedb/ha.c). ha_resources holds a
+ * VM's HA configuration (what an admin edits, under `version`) beside the
+ * status the leader writes after every scheduler step; nodes' HA states,
+ * rules and the next request id live beside it. Lists are space-separated
+ * text: the loader parses them, nothing queries into them. */
+static const char *const migration_4[] = {
+	"CREATE TABLE ha_resources ("
+	" vmid INTEGER PRIMARY KEY,"
+	" request TEXT NOT NULL DEFAULT 'started',"
+	" max_restart INTEGER NOT NULL DEFAULT 1,"
+	" max_relocate INTEGER NOT NULL DEFAULT 1,"
+	" failback INTEGER NOT NULL DEFAULT 1,"
+	" priority INTEGER NOT NULL DEFAULT 0,"
+	" comment TEXT NOT NULL DEFAULT '',"
+	" version INTEGER NOT NULL DEFAULT 1,"
+	" created_ms INTEGER NOT NULL,"
+	" state TEXT NOT NULL DEFAULT '',"
+	" node TEXT NOT NULL DEFAULT '',"
+	" target TEXT NOT NULL DEFAULT '',"
+	" maint_node TEXT NOT NULL DEFAULT '',"
+	" uid INTEGER NOT NULL DEFAULT 0,"
+	" uid_ms INTEGER NOT NULL DEFAULT 0,"
+	" confirmed INTEGER NOT NULL DEFAULT 0,"
+	" restarts INTEGER NOT NULL DEFAULT 0,"
+	" failed TEXT NOT NULL DEFAULT '',"
+	" n_failed INTEGER NOT NULL DEFAULT 0,"
+	" why TEXT NOT NULL DEFAULT '',"
+	" why_text TEXT NOT NULL DEFAULT '',"
+	" state_ms INTEGER NOT NULL DEFAULT 0)",
+	"CREATE TABLE ha_nodes ("
+	" name TEXT PRIMARY KEY,"
+	" state TEXT NOT NULL DEFAULT 'unknown',"
+	" since_ms INTEGER NOT NULL DEFAULT 0,"
+	" maintenance INTEGER NOT NULL DEFAULT 0)",
+	"CREATE TABLE ha_rules ("
+	" id TEXT PRIMARY KEY,"
+	" kind TEXT NOT NULL,"
+	" disabled INTEGER NOT NULL DEFAULT 0,"
+	" strict INTEGER NOT NULL DEFAULT 1,"
+	" positive INTEGER NOT NULL DEFAULT 1,"
+	" resources TEXT NOT NULL,"
+	" nodes TEXT NOT NULL DEFAULT '',"
+	" comment TEXT NOT NULL DEFAULT '',"
+	" version INTEGER NOT NULL DEFAULT 1,"
+	" created_ms INTEGER NOT NULL)",
+	"INSERT OR IGNORE INTO meta (key, value) VALUES ('ha_next_uid', '1')",
+	NULL,
+};
+
 static const char *const *const migrations[] = {migration_1, migration_2,
-						 migration_3};
+						 migration_3, migration_4};
 
 /* 0 when the meta table does not exist yet. */
 static int schema_read(struct db_tx *tx, int *ret_version, struct hx_err *err)

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "scheduler/scheduler.h"
+
 struct hx_err;
 
 /*
@@ -30,7 +32,7 @@ struct hx_err;
  */
 
 /* Newest schema version this build knows. */
-#define STATEDB_SCHEMA_VERSION 3
+#define STATEDB_SCHEMA_VERSION 4
 
 /* Connects a stream socket to the dqlite node at @address. */
 typedef int (*statedb_dial_fn)(void *data, const char *address,
@@ -228,6 +230,9 @@ struct statedb_vm {
 	int64_t state_ms;    /* wall clock of the last state change */
 	char lock[16];	     /* "" or the operation holding the VM */
 	char target[64];     /* with lock "migrate": the destination node */
+	bool ha;	     /* managed by HA (resource not 'ignored'): only
+			      * the HA leader sets node and desired state */
+	int64_t ha_uid;	     /* the HA request id (changes per decision) */
 	int64_t created_ms;
 	char digest[33];     /* of the configuration and pending change */
 };
@@ -293,6 +298,162 @@ int statedb_vm_move(struct statedb *db, int64_t vmid, const char *from,
 		    const char *to, const char *held, struct hx_err *err);
 /* Deletes the VM and its MACs. */
 int statedb_vm_delete(struct statedb *db, int64_t vmid, struct hx_err *err);
+
+/* ---- high availability (ha.c) ---- */
+
+/*
+ * An HA resource is a VM managed by the HA scheduler (sid "vm:VMID"). Its
+ * configuration is what an admin edits (digest-protected like VMs); its
+ * status is written only by the leader, in statedb_ha_apply().
+ */
+struct statedb_ha_config {
+	char request[16]; /* started, stopped, disabled, ignored */
+	int max_restart;  /* 0..10 */
+	int max_relocate; /* 0..10 */
+	bool failback;
+	int priority; /* -1000000..1000000, higher first */
+	char comment[256];
+};
+
+/* Fills @c with the defaults (started, 1, 1, failback, 0, ""). */
+void statedb_ha_config_defaults(struct statedb_ha_config *c);
+/* -EINVAL with a message naming the field when @c is out of range. */
+int statedb_ha_config_check(const struct statedb_ha_config *c,
+			    struct hx_err *err);
+
+struct statedb_ha_resource {
+	int64_t vmid;
+	struct statedb_ha_config conf;
+	/* status, written by the leader ("" / 0 until it saw the resource) */
+	char state[16]; /* crm state: started, fence, recovery, ... */
+	char node[64];
+	char target[64];
+	char maint_node[64];
+	int64_t uid;
+	int64_t uid_ms; /* wall clock when uid was handed out */
+	bool confirmed;
+	int restarts;
+	char failed[1024]; /* nodes where starts failed, space-separated */
+	char why[1024];	   /* last decision, as `hxctl ha why` prints it */
+	int64_t state_ms;  /* wall clock of the last status change */
+	int64_t created_ms;
+	char digest[33]; /* of the configuration */
+};
+
+/* Makes VM @vmid an HA resource. -ENOENT (no such VM), -EEXIST, -EINVAL. */
+int statedb_ha_resource_add(struct statedb *db, int64_t vmid,
+			    const struct statedb_ha_config *c,
+			    struct hx_err *err);
+int statedb_ha_resource_get(struct statedb *db, int64_t vmid,
+			    struct statedb_ha_resource *ret,
+			    struct hx_err *err);
+/* Ordered by VMID; *ret is malloc'ed (free()). */
+int statedb_ha_resource_list(struct statedb *db,
+			     struct statedb_ha_resource **ret, unsigned *ret_n,
+			     struct hx_err *err);
+/* Replaces the configuration if @if_digest (NULL: any) matches;
+ * HX_ECONFLICT, -ENOENT, -EINVAL. */
+int statedb_ha_resource_update(struct statedb *db, int64_t vmid,
+			       const struct statedb_ha_config *c,
+			       const char *if_digest, struct hx_err *err);
+/* Removes VM @vmid from HA (the VM stays as it is). */
+int statedb_ha_resource_delete(struct statedb *db, int64_t vmid,
+			       const char *if_digest, struct hx_err *err);
+
+/* Rules, by name; the scheduler's meaning is in docs/ha.md section 5. */
+struct statedb_ha_rule {
+	char id[64];
+	char kind[24]; /* node-affinity, resource-affinity, order */
+	bool disabled;
+	bool strict;   /* node affinity: only these nodes; resources: hard */
+	bool positive; /* resource affinity: together (else apart) */
+	char resources[2048]; /* VMIDs, space-separated, in order */
+	char nodes[2048];     /* "NODE[:PRIORITY]", space-separated */
+	char comment[256];
+	char digest[33];
+};
+
+/* Converts a stored rule into the scheduler's form. @sids and @nodes
+ * receive the rule's lists (at most @max entries each); returns -EINVAL
+ * for a malformed rule. */
+int statedb_ha_rule_to_sched(const struct statedb_ha_rule *r,
+			     struct sched_rule *ret,
+			     char (*sids)[SCHED_NAME_MAX],
+			     struct sched_node_prio *nodes, unsigned max);
+/* -EEXIST if the id is taken. */
+int statedb_ha_rule_add(struct statedb *db, const struct statedb_ha_rule *r,
+			struct hx_err *err);
+int statedb_ha_rule_get(struct statedb *db, const char *id,
+			struct statedb_ha_rule *ret, struct hx_err *err);
+int statedb_ha_rule_list(struct statedb *db, struct statedb_ha_rule **ret,
+			 unsigned *ret_n, struct hx_err *err);
+/* Replaces rule r->id if @if_digest (NULL: any) matches. */
+int statedb_ha_rule_update(struct statedb *db, const struct statedb_ha_rule *r,
+			   const char *if_digest, struct hx_err *err);
+int statedb_ha_rule_delete(struct statedb *db, const char *id,
+			   const char *if_digest, struct hx_err *err);
+
+/* The leader's view of one node. */
+struct statedb_ha_node {
+	char name[64];
+	char state[16]; /* online, unknown, fence, gone, maintenance */
+	int64_t since_ms;
+	bool maintenance;
+};
+int statedb_ha_node_list(struct statedb *db, struct statedb_ha_node **ret,
+			 unsigned *ret_n, struct hx_err *err);
+
+/* What a VM looks like to the leader, beside its scheduler service. */
+struct statedb_ha_vm {
+	int64_t vmid;
+	bool ha;	   /* an HA resource (else a plain VM, 'ignored') */
+	char node[64];	   /* vms.node */
+	char desired[16];
+	char state[16]; /* observed */
+	char state_node[64];
+	int64_t state_ms;
+	char lock[16];
+	int64_t uid_ms; /* of the HA status */
+};
+
+/*
+ * Everything the HA leader needs for one step, read at once: the
+ * scheduler state (every node of the cluster with its configured CPUs and
+ * memory, plus removed nodes the HA tables still name, marked gone; every
+ * VM as a service "vm:VMID": HA resources with their stored status, other
+ * VMs as 'ignored' load), the rules, and per service and node what the
+ * leader needs to observe them. Owned; release with
+ * statedb_ha_snapshot_close().
+ */
+struct statedb_ha_snapshot {
+	struct sched_state st;
+	struct sched_rules rules;
+	struct statedb_ha_vm *vms;  /* per st.svcs index */
+	uint64_t *node_ids;	    /* per st.nodes index; 0 for gone nodes */
+	int shutdown_policy;	    /* enum sched_shutdown_policy */
+	bool admission;		    /* N+1 admission control */
+	unsigned bad_rules;	    /* stored rules that could not be used */
+};
+
+int statedb_ha_load(struct statedb *db, struct statedb_ha_snapshot *ret,
+		    struct hx_err *err);
+void statedb_ha_snapshot_close(struct statedb_ha_snapshot *s);
+
+/*
+ * Commits @plan (computed by scheduler_step() from @snap) in ONE
+ * transaction: the statuses of services and nodes; for each HA VM the
+ * ownership and desired state its new crm state implies (started: its
+ * node and "running"; request_stop, stopped, relocate: "stopped"; a VM
+ * locked by an operation keeps its node); the events with their reasons,
+ * as @node (the leader) and actor "ha"; the next request id. Statuses of
+ * resources deleted since @snap are skipped. With @leader_id (not 0), the
+ * transaction runs only on that node's dqlite, so it commits only while
+ * that node is the raft leader (HX_ENOTLEADER otherwise): a deposed
+ * leader's stale plan never lands through its successor. Leader only.
+ */
+int statedb_ha_apply(struct statedb *db, const struct statedb_ha_snapshot *snap,
+		     const struct sched_plan *plan, const char *node,
+		     uint64_t leader_id, struct hx_err *err);
 
 /* ---- raft membership (through the leader) ---- */
 

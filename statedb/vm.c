@@ -20,7 +20,10 @@
 
 #define VM_COLS                                                              \
 	"vmid, name, node, cpus, memory_mb, tags, config, pending, desired, " \
-	"state, state_node, state_ms, lock, created_ms, version, target"
+	"state, state_node, state_ms, lock, created_ms, version, target, "    \
+	"(SELECT h.request != 'ignored' FROM ha_resources h WHERE h.vmid = " \
+	"vms.vmid), (SELECT h.uid FROM ha_resources h WHERE h.vmid = "       \
+	"vms.vmid)"
 
 void statedb_vm_clear(struct statedb_vm *vm)
 {
@@ -65,6 +68,8 @@ static int vm_from_row(const struct wire_rows *rows, unsigned r,
 	db_row_copy(rows, r, 12, vm->lock, sizeof(vm->lock));
 	vm->created_ms = db_row_int(rows, r, 13);
 	db_row_copy(rows, r, 15, vm->target, sizeof(vm->target));
+	vm->ha = db_row_int(rows, r, 16) != 0;
+	vm->ha_uid = db_row_int(rows, r, 17);
 	if (vm->config == NULL ||
 	    (pending->type == WIRE_TEXT && vm->pending == NULL)) {
 		statedb_vm_clear(vm);
@@ -549,8 +554,12 @@ static int vm_delete_fn(struct db_tx *tx, void *data, struct hx_err *err)
 		return r;
 	if (changes == 0)
 		return hx_err_set(err, -ENOENT, "no VM %" PRId64, *vmid);
-	return db_exec(tx, "DELETE FROM vm_macs WHERE vmid = ?", p, 1, NULL,
-		       NULL, err);
+	r = db_exec(tx, "DELETE FROM vm_macs WHERE vmid = ?", p, 1, NULL, NULL,
+		    err);
+	if (r < 0)
+		return r;
+	return db_exec(tx, "DELETE FROM ha_resources WHERE vmid = ?", p, 1,
+		       NULL, NULL, err);
 }
 
 int statedb_vm_delete(struct statedb *db, int64_t vmid, struct hx_err *err)

@@ -332,5 +332,16 @@ hxctl_cmd_fn hxctl_cmd_vm_migrate;
 hxctl_cmd_fn hxctl_cmd_vm_cancel;
 hxctl_cmd_fn hxctl_cmd_vm_status;
 hxctl_cmd_fn hxctl_cmd_vm_nextid;
+hxctl_cmd_fn hxctl_cmd_ha_status;
+hxctl_cmd_fn hxctl_cmd_ha_list;
+hxctl_cmd_fn hxctl_cmd_ha_show;
+hxctl_cmd_fn hxctl_cmd_ha_add;
+hxctl_cmd_fn hxctl_cmd_ha_set;
+hxctl_cmd_fn hxctl_cmd_ha_remove;
+hxctl_cmd_fn hxctl_cmd_ha_why;
+hxctl_cmd_fn hxctl_cmd_ha_migrate;
+hxctl_cmd_fn hxctl_cmd_ha_relocate;
+hxctl_cmd_fn hxctl_cmd_ha_maintenance;
+hxctl_cmd_fn hxctl_cmd_ha_rule;
 
 #endif /* HX_TOOLS_HXCTL_H */

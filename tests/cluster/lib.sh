@@ -36,6 +36,7 @@ cleanup() {
 	local rc=$?
 	for i in $(seq 1 "$HX_NODES"); do
 		node_kill "$i" 2>/dev/null
+		cgroup_remove "$i"
 		ip netns del "$(ns "$i")" 2>/dev/null
 	done
 	ip netns del "$(ns br)" 2>/dev/null
@@ -76,6 +77,46 @@ net_add_node() {
 	mkdir -p "$(dir_of "$i")"
 }
 
+# Optional per-node cgroups (HX_CGROUPS=1): hxd and the node's libvirtd
+# (with its QEMUs) run in cgroup node_cgroup I, so that a test can kill
+# or freeze a whole node at once (cgroup.kill, cgroup.freeze), and an
+# emulated watchdog (tests/tools/hx-wdog-emu) can reset it. A process is
+# moved into the cgroup before `ip netns exec`, which hides /sys/fs/cgroup.
+node_cgroup() { echo "/sys/fs/cgroup/unified/hx-$HX_TEST-$HX_NET-$1"; }
+
+# cg_exec I CMD...: exec CMD in node I's cgroup (or as is without
+# HX_CGROUPS). Replaces the calling shell: use it in a background job.
+cg_exec() {
+	local i=$1 cg
+	shift
+	if [ -n "${HX_CGROUPS:-}" ]; then
+		cg=$(node_cgroup "$i")
+		mkdir -p "$cg" || fail "cannot create cgroup $cg"
+		echo $BASHPID >"$cg/cgroup.procs" || fail "cannot enter $cg"
+	fi
+	exec "$@"
+}
+
+# cgroup_kill I: kill every process of node I at once, like a power cut.
+cgroup_kill() {
+	local cg
+	cg=$(node_cgroup "$1")
+	[ -d "$cg" ] && echo 1 >"$cg/cgroup.kill"
+}
+
+# cgroup_remove I: kill what is left in node I's cgroup and remove it.
+cgroup_remove() {
+	local cg
+	cg=$(node_cgroup "$1")
+	[ -d "$cg" ] || return 0
+	echo 1 >"$cg/cgroup.kill" 2>/dev/null
+	for _ in $(seq 50); do
+		[ -z "$(cat "$cg/cgroup.procs" 2>/dev/null)" ] && break
+		sleep 0.1
+	done
+	rmdir "$cg" 2>/dev/null
+}
+
 # node_start I: start hxd on node I (in the background).
 # Extra hxd flags for node I come from HXD_ARGS_I (word-split).
 node_start() {
@@ -83,8 +124,9 @@ node_start() {
 	eval "extra=\${HXD_ARGS_$i:-}"
 	rm -f "$(dir_of "$i")/hxd.sock" # left behind by kill -9
 	# shellcheck disable=SC2086
-	ip netns exec "$(ns "$i")" "$HXD" --data-dir "$(dir_of "$i")" \
-		--name "n$i" --address "$(ip_of "$i")" -v $extra \
+	cg_exec "$i" ip netns exec "$(ns "$i")" "$HXD" \
+		--data-dir "$(dir_of "$i")" --name "n$i" \
+		--address "$(ip_of "$i")" -v $extra \
 		>>"$(dir_of "$i")/hxd.log" 2>&1 &
 	echo $! >"$(dir_of "$i")/pid"
 	wait_until 50 0.1 test -S "$(dir_of "$i")/hxd.sock"
