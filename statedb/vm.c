@@ -549,6 +549,10 @@ static int vm_delete_fn(struct db_tx *tx, void *data, struct hx_err *err)
 		return r;
 	if (changes == 0)
 		return hx_err_set(err, -ENOENT, "no VM %" PRId64, *vmid);
+	r = db_exec(tx, "DELETE FROM vm_snapshots WHERE vmid = ?", p, 1, NULL,
+		    NULL, err);
+	if (r < 0)
+		return r;
 	return db_exec(tx, "DELETE FROM vm_macs WHERE vmid = ?", p, 1, NULL,
 		       NULL, err);
 }
