@@ -17,6 +17,7 @@ struct hxraft_node;
 struct statedb;
 struct liveness;
 struct vmexec;
+struct storx;
 
 /* ---- configuration (config.c) ---- */
 
@@ -67,6 +68,7 @@ struct agent {
 	struct liveness *live;
 	struct agent_api *api;
 	struct vmexec *vmx; /* NULL until the cluster services run */
+	struct storx *stx;  /* storage executor (agent/storage.c) */
 	uv_timer_t tick;
 	bool tick_busy;
 	uv_work_t tick_work;

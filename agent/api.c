@@ -26,6 +26,7 @@
 #include <sodium.h>
 
 #include "agent/agent.h"
+#include "agent/storage.h"
 #include "lib/lib.h"
 #include "raft/raft.h"
 #include "statedb/statedb.h"
@@ -70,6 +71,17 @@ static const struct route routes[] = {
 	{"GET", "/vms/*/status", h_vm_status, 0},
 	{"POST", "/vms/*/*", h_vm_action, 0},
 	{"POST", "/vms/*/migrate/*", h_vm_migrate_op, 0},
+	/* storage (agent/storageapi.c) */
+	{"GET", "/storage/pools", h_pools_list, 0},
+	{"POST", "/storage/pools", h_pool_create, 0},
+	{"GET", "/storage/pools/*", h_pool_get, 0},
+	{"PATCH", "/storage/pools/*", h_pool_patch, 0},
+	{"DELETE", "/storage/pools/*", h_pool_delete, 0},
+	{"GET", "/storage/pools/*/volumes", h_volumes_list, 0},
+	{"POST", "/storage/pools/*/volumes", h_volume_create, 0},
+	{"GET", "/storage/pools/*/volumes/*", h_volume_get, 0},
+	{"DELETE", "/storage/pools/*/volumes/*", h_volume_delete, 0},
+	{"POST", "/storage/pools/*/volumes/*/resize", h_volume_resize, 0},
 };
 
 struct agent_api {

@@ -24,6 +24,7 @@
 #include <libvirt/virterror.h>
 
 #include "agent/agent.h"
+#include "agent/storage.h"
 #include "agent/vm.h"
 #include "agent/vmexec.h"
 #include "lib/lib.h"
@@ -82,6 +83,18 @@ static int volumes_ensure(struct vmexec *x, const struct vm_config *c,
 	for (unsigned i = 0; i < c->ndisks; i++) {
 		const struct vm_disk *d = &c->disks[i];
 
+		if (d->volume[0] != '/' && !vmexec_is_local(d)) {
+			int r = storage_volume_ensure(x->a, d->volume,
+						      d->size_mb, err);
+			if (r < 0)
+				return hx_err_prefix(err, "disks[%u]", i);
+			if (r > 0)
+				vmexec_task_log(x, task,
+						"created volume %s (%" PRId64
+						" MiB)",
+						d->volume, d->size_mb);
+			continue;
+		}
 		if (vmxml_volume_path(&p, d, path, sizeof(path)) < 0)
 			return hx_err_set(err, -ENAMETOOLONG,
 					  "disks[%u]: path too long", i);
@@ -113,6 +126,19 @@ void vmexec_volumes_delete(struct vmexec *x, const struct vm_config *c,
 
 	vmexec_paths(x, c->vmid, vm_dir, sizeof(vm_dir), &p);
 	for (unsigned i = 0; i < c->ndisks; i++) {
+		const char *v = c->disks[i].volume;
+
+		if (v[0] != '/' && !vmexec_is_local(&c->disks[i])) {
+			struct hx_err e = {0};
+			int r = storage_volume_release(x->a, v, c->vmid, &e);
+
+			if (r > 0)
+				vmexec_task_log(x, task, "deleted volume %s", v);
+			else
+				vmexec_task_log(x, task, "%s",
+						e.msg[0] ? e.msg : "kept volume");
+			continue;
+		}
 		if (!vmexec_is_local(&c->disks[i]) ||
 		    vmxml_volume_path(&p, &c->disks[i], path, sizeof(path)) < 0)
 			continue;

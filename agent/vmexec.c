@@ -36,6 +36,7 @@
 #include <libvirt/virterror.h>
 
 #include "agent/agent.h"
+#include "agent/storage.h"
 #include "agent/vm.h"
 #include "agent/vmexec.h"
 #include "lib/lib.h"
@@ -283,6 +284,8 @@ void vmexec_paths(struct vmexec *x, int64_t vmid, char *vm_dir, size_t len,
 	p->vm_dir = vm_dir;
 	p->kvm = x->kvm;
 	p->uuid = NULL;
+	p->resolve = storage_resolve;
+	p->resolve_data = x->a;
 }
 
 /* ---- reconcile ---- */
