@@ -332,5 +332,15 @@ hxctl_cmd_fn hxctl_cmd_vm_migrate;
 hxctl_cmd_fn hxctl_cmd_vm_cancel;
 hxctl_cmd_fn hxctl_cmd_vm_status;
 hxctl_cmd_fn hxctl_cmd_vm_nextid;
+hxctl_cmd_fn hxctl_cmd_storage_list;
+hxctl_cmd_fn hxctl_cmd_storage_show;
+hxctl_cmd_fn hxctl_cmd_storage_add;
+hxctl_cmd_fn hxctl_cmd_storage_set;
+hxctl_cmd_fn hxctl_cmd_storage_remove;
+hxctl_cmd_fn hxctl_cmd_storage_content;
+hxctl_cmd_fn hxctl_cmd_storage_volume;
+hxctl_cmd_fn hxctl_cmd_storage_alloc;
+hxctl_cmd_fn hxctl_cmd_storage_free;
+hxctl_cmd_fn hxctl_cmd_storage_resize;
 
 #endif /* HX_TOOLS_HXCTL_H */

@@ -191,4 +191,25 @@ check "subvolume gone" sh -c "[ ! -e '$work/tank/b.raw' ]"
 check "deleting it again is 404" refused 404 "no volume" DELETE /storage/pools/tank/volumes/b.raw
 check "pool deleted" test "$(code DELETE /storage/pools/tank)" = 200
 check "one pool left" jqt GET /storage/pools "" '[.data[].name] == ["fast"]'
+
+# ---- hxctl storage ----
+hx() { "$top_builddir/hxctl" --data-dir "$work/data" "$@"; }
+exit_code() { # WANT CMD...: the command exits WANT
+	local want=$1 got
+	shift
+	"$@" >/dev/null 2>&1
+	got=$?
+	[ "$got" = "$want" ] || { echo "# $*: exit $got, want $want"; return 1; }
+}
+check "hxctl storage add" exit_code 0 hx storage add tank2 --type btrfs --path "$work/tank" --content images,iso
+check "hxctl storage add refuses zfs (usage of the API: exit 1)" exit_code 1 hx storage add z --type zfs --path /z
+check "hxctl storage list shows it" sh -c "'$top_builddir/hxctl' --data-dir '$work/data' storage list | grep -q '^tank2 *btrfs'"
+check "hxctl storage alloc" exit_code 0 hx storage alloc tank2:c.raw --size 4
+check "hxctl storage alloc twice: conflict (4)" exit_code 4 hx storage alloc tank2:c.raw --size 4
+check "hxctl storage alloc bad size: usage (2)" exit_code 2 hx storage alloc tank2:d.raw --size -4
+check "hxctl storage resize" exit_code 0 hx storage resize tank2:c.raw --size 1G
+check "hxctl storage content --json" sh -c "'$top_builddir/hxctl' --data-dir '$work/data' --json storage content tank2 | jq -e '.[0].volid == \"tank2:c.raw\" and .[0].size_bytes == 1073741824' >/dev/null"
+check "hxctl storage volume of an unknown pool: not found (3)" exit_code 3 hx storage volume nope:c.raw
+check "hxctl storage free" exit_code 0 hx storage free tank2:c.raw
+check "hxctl storage remove" exit_code 0 hx storage remove tank2
 [ "$fail" = 0 ]
