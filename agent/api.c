@@ -69,6 +69,14 @@ static const struct route routes[] = {
 	{"PATCH", "/vms/*", h_vm_patch, 0},
 	{"DELETE", "/vms/*", h_vm_delete, 0},
 	{"GET", "/vms/*/status", h_vm_status, 0},
+	/* snapshots, templates, clones (agent/storageapi.c), before the
+	 * catch-all of actions */
+	{"GET", "/vms/*/snapshots", h_vm_snapshots_list, 0},
+	{"POST", "/vms/*/snapshots", h_vm_snapshot_create, 0},
+	{"POST", "/vms/*/snapshots/*/rollback", h_vm_snapshot_rollback, 0},
+	{"DELETE", "/vms/*/snapshots/*", h_vm_snapshot_delete, 0},
+	{"POST", "/vms/*/template", h_vm_template, 0},
+	{"POST", "/vms/*/clone", h_vm_clone, 0},
 	{"POST", "/vms/*/*", h_vm_action, 0},
 	{"POST", "/vms/*/migrate/*", h_vm_migrate_op, 0},
 	/* storage (agent/storageapi.c) */

@@ -616,3 +616,26 @@ int storage_volume_release(struct agent *a, const char *volid, int64_t vmid,
 	storage_kick(a);
 	return 1;
 }
+
+bool storage_local_is_base(struct agent *a, const struct vm_disk *d)
+{
+	struct statedb_pool p = {.name = "local", .type = "dir"};
+	struct stor_vol *vols = NULL;
+	char name[STATEDB_VOLUME_NAME_MAX + 1];
+	unsigned n = 0;
+	bool base = false;
+
+	if (a->vmx == NULL ||
+	    strlen(a->vmx->cfg.images_dir) >= sizeof(p.path) ||
+	    snprintf(name, sizeof(name), "%s.%s", d->volume + 6, d->format) >=
+		    (int)sizeof(name))
+		return false;
+	memcpy(p.path, a->vmx->cfg.images_dir,
+	       strlen(a->vmx->cfg.images_dir) + 1);
+	if (stor_dir_backend.list(&p, &vols, &n, NULL) < 0)
+		return false;
+	for (unsigned i = 0; i < n && !base; i++)
+		base = strcmp(vols[i].backing, name) == 0;
+	free(vols);
+	return base;
+}

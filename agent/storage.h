@@ -131,6 +131,11 @@ int storage_volume_release(struct agent *a, const char *volid, int64_t vmid,
 int storage_volume_ensure(struct agent *a, const char *volid, int64_t size_mb,
 			  struct hx_err *err);
 
+/* Whether "local:" disk @d is the backing file of another image in the
+ * node's images directory (a linked clone's base). */
+struct vm_disk;
+bool storage_local_is_base(struct agent *a, const struct vm_disk *d);
+
 /* A VM that refers to a volume. */
 struct storage_user {
 	int64_t vmid;
@@ -164,6 +169,32 @@ int storage_volume_resize(struct agent *a, const char *pool, const char *name,
 int storage_vm_check(struct agent *a, const struct vm_config *c,
 		     struct hx_err *err);
 
+/* ---- VM snapshots, templates, clones (storage_vm.c) ---- */
+
+enum svm_op {
+	SVM_SNAP_CREATE,
+	SVM_SNAP_ROLLBACK,
+	SVM_SNAP_DELETE,
+	SVM_TEMPLATE,
+	SVM_CLONE,
+};
+
+struct svm_req {
+	enum svm_op op;
+	int64_t vmid;
+	char name[STATEDB_SNAPSHOT_NAME_MAX + 1]; /* snapshot */
+	char description[256];
+	int64_t newid;	  /* clone */
+	char newname[64]; /* clone */
+	bool linked;	  /* clone */
+	char actor[96];
+};
+
+/* Checks @req against the VM as it is (4xx-style errors at once), then
+ * runs it as a task that owns the VM. The VM must be on this node. */
+int storage_vm_submit(struct agent *a, const struct svm_req *req,
+		      int64_t *ret_task, struct hx_err *err);
+
 /* ---- API handlers (storageapi.c), routed from api.c ---- */
 
 struct api_req;
@@ -182,5 +213,15 @@ void h_volume_delete(struct agent *a, struct api_req *req,
 		     struct api_resp *resp);
 void h_volume_resize(struct agent *a, struct api_req *req,
 		     struct api_resp *resp);
+void h_vm_snapshots_list(struct agent *a, struct api_req *req,
+			 struct api_resp *resp);
+void h_vm_snapshot_create(struct agent *a, struct api_req *req,
+			  struct api_resp *resp);
+void h_vm_snapshot_rollback(struct agent *a, struct api_req *req,
+			    struct api_resp *resp);
+void h_vm_snapshot_delete(struct agent *a, struct api_req *req,
+			  struct api_resp *resp);
+void h_vm_template(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_vm_clone(struct agent *a, struct api_req *req, struct api_resp *resp);
 
 #endif /* HX_AGENT_STORAGE_H */

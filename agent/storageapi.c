@@ -582,3 +582,186 @@ void h_volume_resize(struct agent *a, struct api_req *req,
 	if (resp->data != NULL)
 		json_object_set_new(resp->data, "online", json_boolean(online));
 }
+
+/* ---- VM snapshots, templates and clones ---- */
+
+/* Loads the VM of req->arg[0] and forwards to its node unless it is this
+ * one. True if this node runs the request. */
+static bool vm_route(struct agent *a, struct api_req *req,
+		     struct api_resp *resp, struct statedb_vm *vm)
+{
+	struct hx_err err = {0};
+	bool here;
+
+	if (statedb_vm_get(a->db, req->arg[0], vm, &err) < 0) {
+		api_error_from(resp, &err);
+		return false;
+	}
+	here = !forward_to(a, vm->node, req, resp);
+	if (!here)
+		statedb_vm_clear(vm);
+	return here;
+}
+
+static void vm_submit(struct agent *a, struct api_req *req,
+		      struct api_resp *resp, struct svm_req *q,
+		      const struct statedb_vm *vm)
+{
+	struct hx_err err = {0};
+	int64_t task;
+
+	q->vmid = vm->vmid;
+	snprintf(q->actor, sizeof(q->actor), "%s", req->actor);
+	if (storage_vm_submit(a, q, &task, &err) < 0) {
+		api_error_from(resp, &err);
+		return;
+	}
+	resp->status = 202;
+	resp->data = json_pack("{s:I, s:I}", "vmid", (json_int_t)vm->vmid,
+			       "task", (json_int_t)task);
+	if (q->op == SVM_CLONE && resp->data != NULL)
+		json_object_set_new(resp->data, "clone",
+				    json_integer(q->newid));
+}
+
+void h_vm_snapshots_list(struct agent *a, struct api_req *req,
+			 struct api_resp *resp)
+{
+	struct statedb_snapshot *list = NULL;
+	struct statedb_vm vm;
+	struct hx_err err = {0};
+	unsigned n = 0;
+
+	if (statedb_vm_get(a->db, req->arg[0], &vm, &err) < 0) {
+		api_error_from(resp, &err);
+		return;
+	}
+	if (statedb_snapshot_list(a->db, vm.vmid, &list, &n, &err) < 0) {
+		statedb_vm_clear(&vm);
+		api_error_from(resp, &err);
+		return;
+	}
+	resp->data = json_array();
+	for (unsigned i = 0; i < n; i++)
+		json_array_append_new(
+			resp->data,
+			json_pack(
+				"{s:s, s:o, s:s, s:b, s:b, s:I}", "name",
+				list[i].name, "parent",
+				list[i].parent[0] ? json_string(list[i].parent)
+						  : json_null(),
+				"description", list[i].description, "ram",
+				list[i].ram, "current", list[i].current,
+				"created_at", (json_int_t)list[i].created_ms));
+	statedb_snapshot_list_free(list, n);
+	statedb_vm_clear(&vm);
+}
+
+void h_vm_snapshot_create(struct agent *a, struct api_req *req,
+			  struct api_resp *resp)
+{
+	static const char *const allowed[] = {"name", "description", NULL};
+	struct svm_req q = {.op = SVM_SNAP_CREATE};
+	struct statedb_vm vm;
+	struct hx_err err = {0};
+
+	if (!api_body_check(req, resp, allowed, true) ||
+	    !str_field(req, resp, "name", q.name, sizeof(q.name), true) ||
+	    !str_field(req, resp, "description", q.description,
+		       sizeof(q.description), false))
+		return;
+	if (statedb_snapshot_name_check(q.name, &err) < 0) {
+		api_error(resp, -EINVAL, "name: %s", err.msg);
+		return;
+	}
+	if (!vm_route(a, req, resp, &vm))
+		return;
+	vm_submit(a, req, resp, &q, &vm);
+	statedb_vm_clear(&vm);
+}
+
+static void snap_op(struct agent *a, struct api_req *req, struct api_resp *resp,
+		    enum svm_op op)
+{
+	static const char *const none[] = {NULL};
+	struct svm_req q = {.op = op};
+	struct statedb_vm vm;
+	struct hx_err err = {0};
+
+	if (!api_body_check(req, resp, none, false))
+		return;
+	if (statedb_snapshot_name_check(req->arg[1], &err) < 0) {
+		api_error_from(resp, &err);
+		return;
+	}
+	snprintf(q.name, sizeof(q.name), "%s", req->arg[1]);
+	if (!vm_route(a, req, resp, &vm))
+		return;
+	vm_submit(a, req, resp, &q, &vm);
+	statedb_vm_clear(&vm);
+}
+
+void h_vm_snapshot_rollback(struct agent *a, struct api_req *req,
+			    struct api_resp *resp)
+{
+	snap_op(a, req, resp, SVM_SNAP_ROLLBACK);
+}
+
+void h_vm_snapshot_delete(struct agent *a, struct api_req *req,
+			  struct api_resp *resp)
+{
+	snap_op(a, req, resp, SVM_SNAP_DELETE);
+}
+
+void h_vm_template(struct agent *a, struct api_req *req, struct api_resp *resp)
+{
+	static const char *const none[] = {NULL};
+	struct svm_req q = {.op = SVM_TEMPLATE};
+	struct statedb_vm vm;
+
+	if (!api_body_check(req, resp, none, false) ||
+	    !vm_route(a, req, resp, &vm))
+		return;
+	vm_submit(a, req, resp, &q, &vm);
+	statedb_vm_clear(&vm);
+}
+
+void h_vm_clone(struct agent *a, struct api_req *req, struct api_resp *resp)
+{
+	static const char *const allowed[] = {"name", "vmid", "linked", NULL};
+	struct svm_req q = {.op = SVM_CLONE};
+	struct statedb_vm vm;
+	struct hx_err err = {0};
+	json_t *v;
+
+	if (!api_body_check(req, resp, allowed, true) ||
+	    !str_field(req, resp, "name", q.newname, sizeof(q.newname), true))
+		return;
+	if ((v = json_object_get(req->body, "linked")) != NULL &&
+	    !json_is_boolean(v)) {
+		api_error(resp, -EINVAL, "linked: must be true or false");
+		return;
+	}
+	if ((v = json_object_get(req->body, "vmid")) != NULL &&
+	    (!json_is_integer(v) || json_integer_value(v) < STATEDB_VMID_MIN ||
+	     json_integer_value(v) > STATEDB_VMID_MAX)) {
+		api_error(resp, -EINVAL, "vmid: an integer from %d to %d",
+			  STATEDB_VMID_MIN, STATEDB_VMID_MAX);
+		return;
+	}
+	if (!vm_route(a, req, resp, &vm))
+		return;
+	if (v != NULL)
+		q.newid = json_integer_value(v);
+	else if (statedb_vm_nextid(a->db, &q.newid, &err) < 0) {
+		api_error_from(resp, &err);
+		statedb_vm_clear(&vm);
+		return;
+	}
+	/* Linked by default from a template, as on Proxmox. */
+	v = json_object_get(req->body, "linked");
+	q.linked = v != NULL ? json_is_true(v)
+			     : strstr(vm.config, "\"template\":true") != NULL;
+	vm_submit(a, req, resp, &q, &vm);
+	statedb_vm_clear(&vm);
+}

@@ -55,6 +55,7 @@ struct vm_config {
 	unsigned ntags;
 	char description[1025];
 	bool onboot;
+	bool template; /* a base for clones: never started */
 	char restart[16]; /* on-crash, never */
 };
 

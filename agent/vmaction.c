@@ -142,6 +142,13 @@ void vmexec_volumes_delete(struct vmexec *x, const struct vm_config *c,
 		if (!vmexec_is_local(&c->disks[i]) ||
 		    vmxml_volume_path(&p, &c->disks[i], path, sizeof(path)) < 0)
 			continue;
+		if (storage_local_is_base(x->a, &c->disks[i])) {
+			vmexec_task_log(x, task,
+					"kept volume %s (base of a linked "
+					"clone)",
+					c->disks[i].volume);
+			continue;
+		}
 		if (unlink(path) == 0)
 			vmexec_task_log(x, task, "deleted volume %s",
 				 c->disks[i].volume);
@@ -234,6 +241,13 @@ int vmexec_do_start(struct vmexec *x, virConnectPtr c, int64_t vmid,
 		vmexec_task_log(x, task, "applied pending configuration changes");
 	}
 	statedb_vm_clear(&vm);
+	if (conf->template) {
+		r = hx_err_set(err, -EBUSY,
+			       "VM %" PRId64 " is a template: clone it, the "
+			       "template itself never runs",
+			       vmid);
+		goto out;
+	}
 	vmexec_paths(x, vmid, vm_dir, sizeof(vm_dir), &p);
 	if (mkdir(vm_dir, 0750) < 0 && errno != EEXIST) {
 		r = hx_err_set(err, -errno, "cannot create '%s': %s", vm_dir,
@@ -503,7 +517,9 @@ static int act_delete(struct vmexec *x, virConnectPtr c, struct job *j,
 		goto out;
 	}
 	if (d != NULL) {
-		(void)virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_NVRAM);
+		(void)virDomainUndefineFlags(
+			d, VIR_DOMAIN_UNDEFINE_NVRAM |
+				   VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
 		virDomainFree(d);
 	}
 	vmexec_task_progress(x, j->task, 30, "deleting volumes");

@@ -516,7 +516,8 @@ int vmconf_parse(json_t *j, struct vm_config *ret, struct hx_err *err)
 		"vmid",	   "name",   "node",	"arch",	       "machine",
 		"firmware", "cpu",    "memory_mb", "disks",	"cdrom",
 		"nics",	   "boot",   "kernel",	"serial",      "vnc",
-		"tags",	   "description", "onboot", "restart", NULL};
+		"tags",	   "description", "onboot", "restart", "template",
+		NULL};
 	struct ctx x = {.err = err, .r = -EINVAL};
 	struct vm_config *c;
 	json_t *v, *e;
@@ -648,6 +649,9 @@ int vmconf_parse(json_t *j, struct vm_config *ret, struct hx_err *err)
 	if ((v = json_object_get(j, "onboot")) != NULL &&
 	    !get_bool(&x, v, "onboot", &c->onboot))
 		goto fail;
+	if ((v = json_object_get(j, "template")) != NULL &&
+	    !get_bool(&x, v, "template", &c->template))
+		goto fail;
 	if ((v = json_object_get(j, "restart")) != NULL &&
 	    !get_enum(&x, v, "restart", c->restart, sizeof(c->restart),
 		      restarts))
@@ -728,6 +732,8 @@ json_t *vmconf_to_json(const struct vm_config *c)
 		      "restart", c->restart);
 	if (j == NULL)
 		return NULL;
+	if (c->template) /* only then: older configurations stay as they were */
+		json_object_set_new(j, "template", json_true());
 	json_object_set_new(j, "cdrom",
 			    c->cdrom[0] ? json_pack("{s:s}", "iso", c->cdrom)
 					: json_null());

@@ -503,7 +503,9 @@ static void reconcile_strays(struct vmexec *x, virConnectPtr c,
 			    virDomainIsActive(doms[i]) == 0) {
 				/* left behind by a migration or a delete */
 				(void)virDomainUndefineFlags(
-					doms[i], VIR_DOMAIN_UNDEFINE_NVRAM);
+					doms[i],
+					VIR_DOMAIN_UNDEFINE_NVRAM |
+						VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
 			} else if (*end == '\0' && !mine && !busy &&
 				   second_copy(x, doms[i], vmid)) {
 				/* powered off */

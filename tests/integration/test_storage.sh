@@ -192,6 +192,91 @@ check "deleting it again is 404" refused 404 "no volume" DELETE /storage/pools/t
 check "pool deleted" test "$(code DELETE /storage/pools/tank)" = 200
 check "one pool left" jqt GET /storage/pools "" '[.data[].name] == ["fast"]'
 
+# ---- snapshots, templates, clones of a stopped VM ----
+# (the cluster test tests/cluster/test_storage.sh does it with a running
+# guest and its RAM)
+check "btrfs pool for snapshots" jqt POST /storage/pools \
+	"{\"name\":\"snap\",\"type\":\"btrfs\",\"path\":\"$work/tank\"}" '.data.name == "snap"'
+t=$(api POST /vms '{"vmid":200,"name":"base","disks":[{"pool":"fast","size_mb":4},{"pool":"snap","format":"raw","size_mb":4},{"size_mb":4}]}' | jq -r '.data.task // empty')
+check "VM with qcow2, btrfs raw and local disks" sh -c "[ -n '$t' ]"
+[ -n "$t" ] && check "created" task_ok "$t"
+q1=$work/fast/vm-200-disk-0.qcow2
+r1=$work/tank/vm-200-disk-1.raw/disk.raw
+l1=$work/data/images/vm-200-disk-2.qcow2
+# fill PATTERN: the first 64 KiB of every disk hold PATTERN.
+fill() {
+	qemu-io -f qcow2 -c "write -P $1 0 64k" "$q1" >/dev/null &&
+		qemu-io -f raw -c "write -P $1 0 64k" "$r1" >/dev/null &&
+		qemu-io -f qcow2 -c "write -P $1 0 64k" "$l1" >/dev/null
+}
+# holds PATTERN [FILES...]: the first 64 KiB of each hold PATTERN.
+holds() {
+	local p=$1 f fmt
+	shift
+	[ $# -gt 0 ] || set -- "$q1" "$r1" "$l1"
+	for f in "$@"; do
+		case $f in *.raw) fmt=raw ;; *) fmt=qcow2 ;; esac
+		qemu-io -r -f $fmt -c "read -P $p 0 64k" "$f" | grep -q "read 65536" || return 1
+	done
+}
+snap() { # NAME [DESCRIPTION]: take a snapshot through the API, wait for it
+	local t
+	t=$(api POST /vms/200/snapshots "{\"name\":\"$1\",\"description\":\"${2:-}\"}" | jq -r '.data.task // empty')
+	[ -n "$t" ] && task_ok "$t"
+}
+check "data written" fill 0x11
+check "snapshot s1 of a stopped VM" snap s1 "first"
+check "each disk has it" sh -c "qemu-img snapshot -l '$q1' | grep -q ' s1 ' && qemu-img snapshot -l '$l1' | grep -q ' s1 ' && btrfs subvolume show '$work/tank/vm-200-disk-1.raw@s1' >/dev/null"
+check "data changed" fill 0x22
+check "snapshot s2" snap s2
+check "tree: s1 <- s2, s2 current" jqt GET /vms/200/snapshots "" \
+	'(.data | map({name, parent, current, ram})) == [{"name":"s1","parent":null,"current":false,"ram":false},{"name":"s2","parent":"s1","current":true,"ram":false}]'
+check "bad snapshot name" refused 400 "snapshot name" POST /vms/200/snapshots '{"name":"../x"}'
+check "duplicate snapshot" refused 409 "already has" POST /vms/200/snapshots '{"name":"s1"}'
+check "rollback to a missing snapshot" refused 404 "no snapshot" POST /vms/200/snapshots/nope/rollback
+t=$(api POST /vms/200/snapshots/s1/rollback | jq -r '.data.task // empty')
+check "rollback to s1" sh -c "[ -n '$t' ]"
+[ -n "$t" ] && check "rollback ended" task_ok "$t"
+check "every disk holds the data of s1 again" holds 0x11
+check "s1 is current" jqt GET /vms/200/snapshots "" '.data | map(select(.current)) | map(.name) == ["s1"]'
+check "snapshot s3 branches off s1" snap s3
+check "s3's parent is s1" jqt GET /vms/200/snapshots "" '.data | map(select(.name == "s3")) | .[0].parent == "s1"'
+t=$(api DELETE /vms/200/snapshots/s2 | jq -r '.data.task // empty')
+check "delete s2" sh -c "[ -n '$t' ]"
+[ -n "$t" ] && check "deleted" task_ok "$t"
+check "s2 gone from disks and tree" sh -c "! qemu-img snapshot -l '$q1' | grep -q ' s2 ' && [ ! -e '$work/tank/vm-200-disk-1.raw@s2' ] && [ \"\$(curl -s --unix-socket '$work/data/hxd.sock' http://x/api/v1/vms/200/snapshots | jq -c '[.data[].name]')\" = '[\"s1\",\"s3\"]' ]"
+check "linked clone of a non-template refused" refused 400 "template" POST /vms/200/clone '{"name":"c0","vmid":210,"linked":true}'
+t=$(api POST /vms/200/template | jq -r '.data.task // empty')
+check "made a template" sh -c "[ -n '$t' ]"
+[ -n "$t" ] && check "template task ended" task_ok "$t"
+check "config says template" jqt GET /vms/200 "" '.data.config.template == true'
+check "no snapshots of a template" refused 409 "template" POST /vms/200/snapshots '{"name":"s4"}'
+t=$(api POST /vms/200/start | jq -r '.data.task // empty')
+check "a template does not start" sh -c "[ -n '$t' ] && for i in \$(seq 100); do s=\$(curl -s --unix-socket '$work/data/hxd.sock' http://x/api/v1/tasks/$t | jq -r .data.state); [ \$s = error ] && exit 0; [ \$s = ok ] && exit 1; sleep 0.1; done; exit 1"
+out=$(api POST /vms/200/clone '{"name":"clone1","vmid":201}')
+t=$(echo "$out" | jq -r '.data.task // empty')
+check "linked clone (the default from a template)" sh -c "[ -n '$t' ] && [ \"\$(echo '$out' | jq .data.clone)\" = 201 ]"
+[ -n "$t" ] && check "clone task ended" task_ok "$t"
+check "clone's qcow2 disks are backed by the template's" sh -c "qemu-img info '$work/fast/vm-201-disk-0.qcow2' | grep -q 'backing file: vm-200-disk-0.qcow2' && qemu-img info '$work/data/images/vm-201-disk-2.qcow2' | grep -q 'backing file: vm-200-disk-2.qcow2'"
+check "clone's btrfs disk is a snapshot subvolume" sh -c "btrfs subvolume show '$work/tank/vm-201-disk-1.raw' | grep -Eq 'Parent UUID:[[:space:]]+[0-9a-f]'"
+check "clone sees the template's data" holds 0x11 "$work/fast/vm-201-disk-0.qcow2" "$work/tank/vm-201-disk-1.raw/disk.raw" "$work/data/images/vm-201-disk-2.qcow2"
+check "clone has new MACs, no template flag" jqt GET /vms/201 "" '.data.config.template == null and .data.name == "clone1"'
+check "clone with a taken name" refused 409 "exists" POST /vms/200/clone '{"name":"clone1","vmid":205}'
+check "clone with a bad name" refused 400 "name" POST /vms/200/clone '{"name":"Bad Name"}'
+t=$(api POST /vms/201/clone '{"name":"full1","vmid":202,"linked":false}' | jq -r '.data.task // empty')
+check "full clone of the clone" sh -c "[ -n '$t' ]"
+[ -n "$t" ] && check "full clone ended" task_ok "$t"
+check "full clone is independent and has the data" sh -c "! qemu-img info '$work/fast/vm-202-disk-0.qcow2' | grep -q 'backing file' && ! qemu-img info '$work/data/images/vm-202-disk-2.qcow2' | grep -q 'backing file'"
+check "full clone data" holds 0x11 "$work/fast/vm-202-disk-0.qcow2" "$work/tank/vm-202-disk-1.raw/disk.raw" "$work/data/images/vm-202-disk-2.qcow2"
+check "a linked clone's base volume is not deleted" refused 409 "used by VM 200|base of linked clone" DELETE /storage/pools/fast/volumes/vm-200-disk-0.qcow2
+for v in 202 201 200; do
+	t=$(api DELETE "/vms/$v" | jq -r '.data.task // empty')
+	check "delete VM $v" sh -c "[ -n '$t' ]"
+	[ -n "$t" ] && task_ok "$t" >/dev/null
+done
+check "all their volumes and snapshots are gone" sh -c "! ls '$work/fast' '$work/tank' '$work/data/images' | grep -q vm-20"
+check "snapshot pool removed" test "$(code DELETE /storage/pools/snap)" = 200
+
 # ---- hxctl storage ----
 hx() { "$top_builddir/hxctl" --data-dir "$work/data" "$@"; }
 exit_code() { # WANT CMD...: the command exits WANT
