@@ -428,10 +428,22 @@ static int act_rollback(struct job *j, virConnectPtr c, struct hx_err *err)
 				"reverting disks and RAM (libvirt)");
 		r = virDomainRevertToSnapshot(
 			ls, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING);
+		if (r < 0) {
+			/* Seen once on a loaded machine: the new QEMU that
+			 * loads the snapshot fails to start. The domain is
+			 * off now; a second revert starts it afresh. */
+			vmexec_task_log(j->a->vmx, j->task,
+					"revert failed (%s): trying once more",
+					vmexec_virt_error());
+			r = virDomainRevertToSnapshot(
+				ls, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING);
+		}
+		if (r < 0) /* before the next call resets the error */
+			hx_err_set(err, -EIO, "libvirt revert: %s",
+				   vmexec_virt_error());
 		virDomainSnapshotFree(ls);
 		if (r < 0) {
-			r = hx_err_set(err, -EIO, "libvirt revert: %s",
-				       vmexec_virt_error());
+			r = -EIO;
 			goto out_free;
 		}
 		ends_running = true;
@@ -518,10 +530,12 @@ static int act_snap_delete(struct job *j, virConnectPtr c, struct hx_err *err)
 		d != NULL ? virDomainSnapshotLookupByName(d, s.name, 0) : NULL;
 	if (ls != NULL) {
 		r = virDomainSnapshotDelete(ls, 0);
+		if (r < 0)
+			hx_err_set(err, -EIO, "libvirt: %s",
+				   vmexec_virt_error());
 		virDomainSnapshotFree(ls);
 		if (r < 0) {
-			r = hx_err_set(err, -EIO, "libvirt: %s",
-				       vmexec_virt_error());
+			r = -EIO;
 			goto out;
 		}
 	} else {
