@@ -451,3 +451,176 @@ int hxctl_cmd_storage_resize(struct hxctl *c, const struct hxctl_args *a)
 	json_decref(body);
 	return code;
 }
+
+/* ---- VM snapshots, templates, clones ---- */
+
+#define SNAP_WAIT_S 1800
+
+/* METHOD /vms/VMID/@path with @body as a task: prints "vm VMID: WHAT:
+ * task ID" (the data with --json), then with --wait follows it. */
+static int vm_task(struct hxctl *c, const struct hxctl_args *a,
+		   const char *method, const char *sub, const char *arg,
+		   const char *tail, json_t *body, const char *what)
+{
+	struct hxctl_req req = {.method = method, .body = body};
+	bool is_wait = hxctl_args_get(a, "wait") != NULL;
+	struct hxctl_resp resp;
+	char path[256], *esc = NULL;
+	int64_t vmid, task, clone;
+	int code, n;
+
+	if ((code = hxctl_vm_ref(c, a->pos[0], &vmid)) != HXCTL_EXIT_OK)
+		return code;
+	if (arg != NULL && (esc = hxctl_escape(arg)) == NULL)
+		return HXCTL_EXIT_ERROR;
+	n = snprintf(path, sizeof(path), "/vms/%lld%s%s%s%s", (long long)vmid,
+		     sub, esc ? "/" : "", esc ? esc : "", tail);
+	free(esc);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		hxctl_warn("snapshot name too long");
+		return HXCTL_EXIT_USAGE;
+	}
+	req.path = path;
+	code = hxctl_call(c, &req, &resp);
+	if (code != HXCTL_EXIT_OK) {
+		hxctl_fail(&resp, code);
+		goto out;
+	}
+	if (!hxctl_json_int(resp.data, "task", &task)) {
+		hxctl_warn("unexpected answer to %s: no task ID", what);
+		code = HXCTL_EXIT_ERROR;
+		goto out;
+	}
+	if (c->json && !is_wait)
+		hxctl_json_print(resp.data);
+	else if (!c->json && hxctl_json_int(resp.data, "clone", &clone))
+		printf("vm %lld: %s as VM %lld: task %lld\n", (long long)vmid,
+		       what, (long long)clone, (long long)task);
+	else if (!c->json)
+		printf("vm %lld: %s: task %lld\n", (long long)vmid, what,
+		       (long long)task);
+	fflush(stdout);
+	if (is_wait)
+		code = hxctl_task_wait(c, task, SNAP_WAIT_S);
+out:
+	hxctl_resp_close(&resp);
+	return code;
+}
+
+int hxctl_cmd_vm_snapshot(struct hxctl *c, const struct hxctl_args *a)
+{
+	const char *d = hxctl_args_get(a, "description");
+	json_t *body = json_pack("{s:s}", "name", a->pos[1]);
+	int code;
+
+	if (body == NULL)
+		return HXCTL_EXIT_ERROR;
+	if (d != NULL)
+		json_object_set_new(body, "description", json_string(d));
+	code = vm_task(c, a, "POST", "/snapshots", NULL, "", body, "snapshot");
+	json_decref(body);
+	return code;
+}
+
+int hxctl_cmd_vm_rollback(struct hxctl *c, const struct hxctl_args *a)
+{
+	return vm_task(c, a, "POST", "/snapshots", a->pos[1], "/rollback", NULL,
+		       "rollback");
+}
+
+int hxctl_cmd_vm_delsnapshot(struct hxctl *c, const struct hxctl_args *a)
+{
+	return vm_task(c, a, "DELETE", "/snapshots", a->pos[1], "", NULL,
+		       "delete snapshot");
+}
+
+int hxctl_cmd_vm_template(struct hxctl *c, const struct hxctl_args *a)
+{
+	return vm_task(c, a, "POST", "/template", NULL, "", NULL, "template");
+}
+
+int hxctl_cmd_vm_clone(struct hxctl *c, const struct hxctl_args *a)
+{
+	json_t *body = json_pack("{s:s}", "name", a->pos[1]);
+	const char *id = hxctl_args_get(a, "vmid");
+	int64_t vmid;
+	int code;
+
+	if (body == NULL)
+		return HXCTL_EXIT_ERROR;
+	if (hxctl_args_get(a, "full") != NULL &&
+	    hxctl_args_get(a, "linked") != NULL) {
+		hxctl_warn("--full and --linked exclude each other");
+		json_decref(body);
+		return HXCTL_EXIT_USAGE;
+	}
+	if (id != NULL) {
+		if (hxctl_parse_int(id, 100, 999999999, &vmid) < 0) {
+			hxctl_warn("--vmid: expected 100-999999999, got '%s'",
+				   id);
+			json_decref(body);
+			return HXCTL_EXIT_USAGE;
+		}
+		json_object_set_new(body, "vmid", json_integer(vmid));
+	}
+	if (hxctl_args_get(a, "full") != NULL)
+		json_object_set_new(body, "linked", json_false());
+	if (hxctl_args_get(a, "linked") != NULL)
+		json_object_set_new(body, "linked", json_true());
+	code = vm_task(c, a, "POST", "/clone", NULL, "", body, "clone");
+	json_decref(body);
+	return code;
+}
+
+/* Prints the children of @parent ("" for roots), indented by @depth. */
+static void snap_tree(json_t *list, const char *parent, int depth)
+{
+	json_t *s;
+	size_t i;
+
+	if (depth > 64)
+		return;
+	json_array_foreach(list, i, s)
+	{
+		const char *p = hxctl_json_str(s, "parent", "");
+		const char *name = hxctl_json_str(s, "name", "?");
+		char when[48];
+		int64_t ms = 0;
+
+		if (strcmp(p, parent) != 0)
+			continue;
+		hxctl_json_int(s, "created_at", &ms);
+		hxctl_fmt_time(ms, when, sizeof(when));
+		printf("%*s%s%s  %s%s  %s\n", 2 * depth, "", name,
+		       json_is_true(json_object_get(s, "current"))
+			       ? " (current)"
+			       : "",
+		       when,
+		       json_is_true(json_object_get(s, "ram")) ? "  +RAM" : "",
+		       hxctl_json_str(s, "description", ""));
+		snap_tree(list, name, depth + 1);
+	}
+}
+
+int hxctl_cmd_vm_snapshots(struct hxctl *c, const struct hxctl_args *a)
+{
+	struct hxctl_req req = {.method = "GET"};
+	struct hxctl_resp resp;
+	char path[96];
+	int64_t vmid;
+	int code;
+
+	if ((code = hxctl_vm_ref(c, a->pos[0], &vmid)) != HXCTL_EXIT_OK)
+		return code;
+	snprintf(path, sizeof(path), "/vms/%lld/snapshots", (long long)vmid);
+	req.path = path;
+	code = hxctl_call(c, &req, &resp);
+	if (code != HXCTL_EXIT_OK)
+		hxctl_fail(&resp, code);
+	else if (c->json)
+		hxctl_json_print(resp.data);
+	else
+		snap_tree(resp.data, "", 0);
+	hxctl_resp_close(&resp);
+	return code;
+}

@@ -182,6 +182,33 @@ static const struct ctl_command ctl_commands[] = {
 	 "show a VM's live state, uptime, CPU and memory use", NULL},
 	{"vm", "nextid", hxctl_cmd_vm_nextid, "", 0, 0, "",
 	 "print the lowest free VMID", NULL},
+	/* snapshots, templates, clones (tools/hxctl-storage.c), as qm */
+	{"vm", "snapshot", hxctl_cmd_vm_snapshot, "description: wait", 2, 2,
+	 "VM NAME [--description D] [--wait]", "take a snapshot of a VM",
+	 "NAME is [A-Za-z0-9_-], 1-40, starting with a letter. A running\n"
+	 "VM's snapshot includes its RAM (all disks qcow2, or all btrfs\n"
+	 "raw); a stopped VM's covers its disks. Disks must be qcow2 or on\n"
+	 "a btrfs pool."},
+	{"vm", "snapshots", hxctl_cmd_vm_snapshots, "", 1, 1, "VM",
+	 "show a VM's snapshots as a tree", NULL},
+	{"vm", "rollback", hxctl_cmd_vm_rollback, "wait", 2, 2,
+	 "VM NAME [--wait]", "roll a VM back to a snapshot",
+	 "Disks and configuration go back to the snapshot. With RAM the VM\n"
+	 "runs on from the snapshot; without, it is left stopped."},
+	{"vm", "delsnapshot", hxctl_cmd_vm_delsnapshot, "wait", 2, 2,
+	 "VM NAME [--wait]", "delete a snapshot (its children move up)",
+	 NULL},
+	{"vm", "template", hxctl_cmd_vm_template, "wait", 1, 1,
+	 "VM [--wait]", "turn a stopped VM into a template",
+	 "A template never starts; its disks are the base of linked\n"
+	 "clones."},
+	{"vm", "clone", hxctl_cmd_vm_clone, "vmid: full linked wait", 2, 2,
+	 "VM NAME [--vmid N] [--full|--linked] [--wait]",
+	 "clone a VM on its node",
+	 "A template is cloned linked by default (qcow2 backing file, btrfs\n"
+	 "snapshot: instant), any stopped VM in full (qemu-img convert,\n"
+	 "btrfs reflink copy). The clone gets new MACs and the next free\n"
+	 "VMID unless --vmid."},
 	/* storage (tools/hxctl-storage.c), named after pvesm */
 	{"storage", "list", hxctl_cmd_storage_list, "", 0, 0, "",
 	 "list storage pools and each node's status of them", NULL},

@@ -342,5 +342,11 @@ hxctl_cmd_fn hxctl_cmd_storage_volume;
 hxctl_cmd_fn hxctl_cmd_storage_alloc;
 hxctl_cmd_fn hxctl_cmd_storage_free;
 hxctl_cmd_fn hxctl_cmd_storage_resize;
+hxctl_cmd_fn hxctl_cmd_vm_snapshot;
+hxctl_cmd_fn hxctl_cmd_vm_snapshots;
+hxctl_cmd_fn hxctl_cmd_vm_rollback;
+hxctl_cmd_fn hxctl_cmd_vm_delsnapshot;
+hxctl_cmd_fn hxctl_cmd_vm_template;
+hxctl_cmd_fn hxctl_cmd_vm_clone;
 
 #endif /* HX_TOOLS_HXCTL_H */

@@ -297,4 +297,21 @@ check "hxctl storage content --json" sh -c "'$top_builddir/hxctl' --data-dir '$w
 check "hxctl storage volume of an unknown pool: not found (3)" exit_code 3 hx storage volume nope:c.raw
 check "hxctl storage free" exit_code 0 hx storage free tank2:c.raw
 check "hxctl storage remove" exit_code 0 hx storage remove tank2
+t=$(api POST /vms '{"vmid":300,"name":"hxs","disks":[{"size_mb":4}]}' | jq -r '.data.task // empty')
+[ -n "$t" ] && task_ok "$t" >/dev/null
+check "hxctl vm snapshot --wait" exit_code 0 hx vm snapshot hxs first --description "one" --wait
+check "hxctl vm snapshot, bad name (400: exit 1)" exit_code 1 hx vm snapshot hxs ../x
+check "hxctl vm snapshot, same name (409: exit 4)" exit_code 4 hx vm snapshot hxs first
+check "hxctl vm snapshots shows the tree" sh -c "'$top_builddir/hxctl' --data-dir '$work/data' vm snapshots hxs | grep -q '^first (current) .* one'"
+check "hxctl vm rollback --wait" exit_code 0 hx vm rollback hxs first --wait
+check "hxctl vm delsnapshot --wait" exit_code 0 hx vm delsnapshot hxs first --wait
+check "hxctl vm template --wait" exit_code 0 hx vm template hxs --wait
+check "hxctl vm clone --wait" exit_code 0 hx vm clone hxs hxs-clone --vmid 301 --wait
+check "the clone is linked" sh -c "qemu-img info '$work/data/images/vm-301-disk-0.qcow2' | grep -q 'backing file: vm-300-disk-0.qcow2'"
+check "hxctl vm clone --full --linked: usage (2)" exit_code 2 hx vm clone hxs x --full --linked
+for v in 301 300; do
+	t=$(api DELETE "/vms/$v" | jq -r '.data.task // empty')
+	[ -n "$t" ] && task_ok "$t" >/dev/null
+done
+check "VMs and volumes gone" sh -c "! ls '$work/data/images' | grep -q vm-30"
 [ "$fail" = 0 ]
