@@ -18,6 +18,7 @@ struct statedb;
 struct liveness;
 struct vmexec;
 struct agent_ha;
+struct storx;
 
 /* ---- configuration (config.c) ---- */
 
@@ -71,6 +72,7 @@ struct agent {
 	struct agent_api *api;
 	struct vmexec *vmx; /* NULL until the cluster services run */
 	struct agent_ha *ha; /* NULL until the cluster services run */
+	struct storx *stx;  /* storage executor (agent/storage.c) */
 	uv_timer_t tick;
 	bool tick_busy;
 	uv_work_t tick_work;

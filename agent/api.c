@@ -26,6 +26,7 @@
 #include <sodium.h>
 
 #include "agent/agent.h"
+#include "agent/storage.h"
 #include "lib/lib.h"
 #include "raft/raft.h"
 #include "statedb/statedb.h"
@@ -70,6 +71,14 @@ static const struct route routes[] = {
 	{"PATCH", "/vms/*", h_vm_patch, 0},
 	{"DELETE", "/vms/*", h_vm_delete, 0},
 	{"GET", "/vms/*/status", h_vm_status, 0},
+	/* snapshots, templates, clones (agent/storageapi.c), before the
+	 * catch-all of actions */
+	{"GET", "/vms/*/snapshots", h_vm_snapshots_list, 0},
+	{"POST", "/vms/*/snapshots", h_vm_snapshot_create, 0},
+	{"POST", "/vms/*/snapshots/*/rollback", h_vm_snapshot_rollback, 0},
+	{"DELETE", "/vms/*/snapshots/*", h_vm_snapshot_delete, 0},
+	{"POST", "/vms/*/template", h_vm_template, 0},
+	{"POST", "/vms/*/clone", h_vm_clone, 0},
 	{"POST", "/vms/*/*", h_vm_action, 0},
 	{"POST", "/vms/*/migrate/*", h_vm_migrate_op, 0},
 	{"GET", "/ha/status", h_ha_status, R_LEADER},
@@ -86,6 +95,17 @@ static const struct route routes[] = {
 	{"GET", "/ha/rules/*", h_ha_rule_get, 0},
 	{"PATCH", "/ha/rules/*", h_ha_rule_patch, R_LEADER},
 	{"DELETE", "/ha/rules/*", h_ha_rule_delete, R_LEADER},
+	/* storage (agent/storageapi.c) */
+	{"GET", "/storage/pools", h_pools_list, 0},
+	{"POST", "/storage/pools", h_pool_create, 0},
+	{"GET", "/storage/pools/*", h_pool_get, 0},
+	{"PATCH", "/storage/pools/*", h_pool_patch, 0},
+	{"DELETE", "/storage/pools/*", h_pool_delete, 0},
+	{"GET", "/storage/pools/*/volumes", h_volumes_list, 0},
+	{"POST", "/storage/pools/*/volumes", h_volume_create, 0},
+	{"GET", "/storage/pools/*/volumes/*", h_volume_get, 0},
+	{"DELETE", "/storage/pools/*/volumes/*", h_volume_delete, 0},
+	{"POST", "/storage/pools/*/volumes/*/resize", h_volume_resize, 0},
 };
 
 struct agent_api {

@@ -27,6 +27,7 @@
 
 #include "agent/agent.h"
 #include "agent/ha.h"
+#include "agent/storage.h"
 #include "agent/vm.h"
 #include "agent/msg.h"
 #include "lib/lib.h"
@@ -138,6 +139,10 @@ static int vms_start(struct agent *a, struct hx_err *err)
 	if (agent_qemu_tls_write(a, &terr) < 0)
 		hx_log(LOG_WARNING, "qemu tls credentials: %s; live migration "
 				    "will fail until this is fixed",
+		       terr.msg);
+	if (storage_start(a, &terr) < 0)
+		hx_log(LOG_WARNING, "storage: %s; pool status will not be "
+				    "reported",
 		       terr.msg);
 	return vmexec_start(a, &vc, &a->vmx, err);
 }

@@ -55,6 +55,7 @@ struct vm_config {
 	unsigned ntags;
 	char description[1025];
 	bool onboot;
+	bool template; /* a base for clones: never started */
 	char restart[16]; /* on-crash, never */
 };
 
@@ -87,6 +88,10 @@ struct vm_paths {
 	const char *vm_dir;	/* serial log and NVRAM for this VM */
 	bool kvm;		/* domain type kvm (else qemu/TCG) */
 	const char *uuid;	/* of the existing domain, NULL for a new one */
+	/* Resolves a "POOL:NAME" volume to the path QEMU opens (0 or a
+	 * negative errno); NULL: such volumes cannot be resolved. */
+	int (*resolve)(void *data, const char *volume, char *buf, size_t len);
+	void *resolve_data;
 };
 
 /* @xml with every path that starts with @from[i] + "/" right after a quote

@@ -25,6 +25,7 @@
 
 #include "agent/agent.h"
 #include "agent/ha.h"
+#include "agent/storage.h"
 #include "agent/vm.h"
 #include "agent/vmexec.h"
 #include "lib/lib.h"
@@ -83,6 +84,18 @@ static int volumes_ensure(struct vmexec *x, const struct vm_config *c,
 	for (unsigned i = 0; i < c->ndisks; i++) {
 		const struct vm_disk *d = &c->disks[i];
 
+		if (d->volume[0] != '/' && !vmexec_is_local(d)) {
+			int r = storage_volume_ensure(x->a, d->volume,
+						      d->size_mb, err);
+			if (r < 0)
+				return hx_err_prefix(err, "disks[%u]", i);
+			if (r > 0)
+				vmexec_task_log(x, task,
+						"created volume %s (%" PRId64
+						" MiB)",
+						d->volume, d->size_mb);
+			continue;
+		}
 		if (vmxml_volume_path(&p, d, path, sizeof(path)) < 0)
 			return hx_err_set(err, -ENAMETOOLONG,
 					  "disks[%u]: path too long", i);
@@ -114,9 +127,29 @@ void vmexec_volumes_delete(struct vmexec *x, const struct vm_config *c,
 
 	vmexec_paths(x, c->vmid, vm_dir, sizeof(vm_dir), &p);
 	for (unsigned i = 0; i < c->ndisks; i++) {
+		const char *v = c->disks[i].volume;
+
+		if (v[0] != '/' && !vmexec_is_local(&c->disks[i])) {
+			struct hx_err e = {0};
+			int r = storage_volume_release(x->a, v, c->vmid, &e);
+
+			if (r > 0)
+				vmexec_task_log(x, task, "deleted volume %s", v);
+			else
+				vmexec_task_log(x, task, "%s",
+						e.msg[0] ? e.msg : "kept volume");
+			continue;
+		}
 		if (!vmexec_is_local(&c->disks[i]) ||
 		    vmxml_volume_path(&p, &c->disks[i], path, sizeof(path)) < 0)
 			continue;
+		if (storage_local_is_base(x->a, &c->disks[i])) {
+			vmexec_task_log(x, task,
+					"kept volume %s (base of a linked "
+					"clone)",
+					c->disks[i].volume);
+			continue;
+		}
 		if (unlink(path) == 0)
 			vmexec_task_log(x, task, "deleted volume %s",
 				 c->disks[i].volume);
@@ -219,6 +252,13 @@ int vmexec_do_start(struct vmexec *x, virConnectPtr c, int64_t vmid,
 		vmexec_task_log(x, task, "applied pending configuration changes");
 	}
 	statedb_vm_clear(&vm);
+	if (conf->template) {
+		r = hx_err_set(err, -EBUSY,
+			       "VM %" PRId64 " is a template: clone it, the "
+			       "template itself never runs",
+			       vmid);
+		goto out;
+	}
 	vmexec_paths(x, vmid, vm_dir, sizeof(vm_dir), &p);
 	if (mkdir(vm_dir, 0750) < 0 && errno != EEXIST) {
 		r = hx_err_set(err, -errno, "cannot create '%s': %s", vm_dir,
@@ -488,7 +528,9 @@ static int act_delete(struct vmexec *x, virConnectPtr c, struct job *j,
 		goto out;
 	}
 	if (d != NULL) {
-		(void)virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_NVRAM);
+		(void)virDomainUndefineFlags(
+			d, VIR_DOMAIN_UNDEFINE_NVRAM |
+				   VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
 		virDomainFree(d);
 	}
 	vmexec_task_progress(x, j->task, 30, "deleting volumes");

@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "agent/ha.h"
+#include "agent/storage.h"
 #include "agent/vm.h"
 #include "lib/lib.h"
 #include "statedb/statedb.h"
@@ -123,6 +124,11 @@ static bool local_check(struct agent *a, const struct vm_config *c,
 				  i, v, a->cfg.name);
 			return false;
 		}
+	}
+	struct hx_err serr = {0};
+	if (storage_vm_check(a, c, &serr) < 0) {
+		api_error_from(resp, &serr);
+		return false;
 	}
 	const char *files[][2] = {{"cdrom.iso", c->cdrom},
 				  {"kernel.path", c->has_kernel ? c->kernel : ""},

@@ -260,7 +260,7 @@ static bool parse_disk(struct ctx *x, json_t *v, unsigned i,
 		       struct vm_config *c)
 {
 	static const char *const keys[] = {"bus",    "volume", "size_mb",
-					   "format", "cache",  NULL};
+					   "format", "cache",  "pool", NULL};
 	struct vm_disk *d = &c->disks[i];
 	json_t *f;
 
@@ -285,9 +285,47 @@ static bool parse_disk(struct ctx *x, json_t *v, unsigned i,
 	if ((f = json_object_get(v, "size_mb")) != NULL &&
 	    !get_int(x, f, "size_mb", 1, INT64_C(67108864), &d->size_mb))
 		return false;
-	if ((f = json_object_get(v, "volume")) != NULL) {
-		if (!get_str(x, f, "volume", d->volume, sizeof(d->volume)))
+	if ((f = json_object_get(v, "pool")) != NULL) {
+		char pool[STATEDB_POOL_NAME_MAX + 1], fmt[8];
+
+		if (json_object_get(v, "volume") != NULL)
+			return bad(x, "pool", "give either pool (a new volume "
+					      "there) or volume, not both");
+		if (!get_str(x, f, "pool", pool, sizeof(pool)))
 			return false;
+		memcpy(fmt, d->format, sizeof(fmt));
+		snprintf(d->volume, sizeof(d->volume),
+			 "%s:vm-%" PRId64 "-disk-%u.%s", pool, c->vmid, i,
+			 fmt);
+	}
+	if ((f = json_object_get(v, "volume")) != NULL &&
+	    !get_str(x, f, "volume", d->volume, sizeof(d->volume)))
+		return false;
+	if (d->volume[0] != '\0' && strncmp(d->volume, "local:", 6) != 0 &&
+	    d->volume[0] != '/') {
+		/* POOL:NAME, the format given by NAME's suffix */
+		char pool[STATEDB_POOL_NAME_MAX + 1];
+		char name[STATEDB_VOLUME_NAME_MAX + 1];
+		struct hx_err e = {0};
+		const char *dot;
+
+		if (statedb_volid_parse(d->volume, pool, sizeof(pool), name,
+					sizeof(name), &e) < 0)
+			return bad(x, "volume", "%s", e.msg);
+		dot = strrchr(name, '.');
+		if (dot == NULL ||
+		    (strcmp(dot, ".qcow2") != 0 && strcmp(dot, ".raw") != 0))
+			return bad(x, "volume",
+				   "'%s': a pool volume's name ends in .qcow2 "
+				   "or .raw",
+				   d->volume);
+		if (json_object_get(v, "format") != NULL &&
+		    strcmp(d->format, dot + 1) != 0)
+			return bad(x, "format",
+				   "'%s' does not match volume '%s'",
+				   d->format, d->volume);
+		snprintf(d->format, sizeof(d->format), "%s", dot + 1);
+	} else if (d->volume[0] != '\0') {
 		if (strncmp(d->volume, "local:", 6) == 0) {
 			if (!ident_ok(d->volume + 6, 200, "_."))
 				return bad(x, "volume",
@@ -301,16 +339,18 @@ static bool parse_disk(struct ctx *x, json_t *v, unsigned i,
 					   d->volume);
 		} else if (!path_ok(d->volume, sizeof(d->volume))) {
 			return bad(x, "volume",
-				   "'%s' is neither 'local:NAME' nor an absolute "
-				   "path without '..', commas or control "
-				   "characters",
+				   "'%s' is neither 'local:NAME', 'POOL:NAME' "
+				   "nor an absolute path without '..', commas "
+				   "or control characters",
 				   d->volume);
 		}
 	} else {
 		snprintf(d->volume, sizeof(d->volume),
 			 "local:vm-%" PRId64 "-disk-%u", c->vmid, i);
 	}
-	if (strncmp(d->volume, "local:", 6) == 0 && d->size_mb == 0)
+	if ((strncmp(d->volume, "local:", 6) == 0 ||
+	     json_object_get(v, "pool") != NULL) &&
+	    d->size_mb == 0)
 		return bad(x, "size_mb",
 			   "required for a volume hxd creates ('%s')",
 			   d->volume);
@@ -494,7 +534,8 @@ int vmconf_parse(json_t *j, struct vm_config *ret, struct hx_err *err)
 		"vmid",	   "name",   "node",	"arch",	       "machine",
 		"firmware", "cpu",    "memory_mb", "disks",	"cdrom",
 		"nics",	   "boot",   "kernel",	"serial",      "vnc",
-		"tags",	   "description", "onboot", "restart", NULL};
+		"tags",	   "description", "onboot", "restart", "template",
+		NULL};
 	struct ctx x = {.err = err, .r = -EINVAL};
 	struct vm_config *c;
 	json_t *v, *e;
@@ -626,6 +667,9 @@ int vmconf_parse(json_t *j, struct vm_config *ret, struct hx_err *err)
 	if ((v = json_object_get(j, "onboot")) != NULL &&
 	    !get_bool(&x, v, "onboot", &c->onboot))
 		goto fail;
+	if ((v = json_object_get(j, "template")) != NULL &&
+	    !get_bool(&x, v, "template", &c->template))
+		goto fail;
 	if ((v = json_object_get(j, "restart")) != NULL &&
 	    !get_enum(&x, v, "restart", c->restart, sizeof(c->restart),
 		      restarts))
@@ -706,6 +750,8 @@ json_t *vmconf_to_json(const struct vm_config *c)
 		      "restart", c->restart);
 	if (j == NULL)
 		return NULL;
+	if (c->template) /* only then: older configurations stay as they were */
+		json_object_set_new(j, "template", json_true());
 	json_object_set_new(j, "cdrom",
 			    c->cdrom[0] ? json_pack("{s:s}", "iso", c->cdrom)
 					: json_null());
@@ -749,6 +795,16 @@ int vmconf_load(const char *text, struct vm_config *ret, struct hx_err *err)
 	return r;
 }
 
+/* Whether volumes @a and @b differ at most in a ".FORMAT" suffix. */
+static bool same_stem(const char *a, const char *b)
+{
+	size_t na = strcspn(a, "."), nb = strcspn(b, ".");
+
+	if (strncmp(a, "local:", 6) == 0 || strncmp(b, "local:", 6) == 0)
+		return strcmp(a, b) == 0;
+	return na == nb && strncmp(a, b, na) == 0;
+}
+
 /* Names new disks without a volume "local:vm-VMID-disk-N" with an N that
  * neither the current disks nor the other new ones use, so a new disk
  * never lands on a detached disk's file. */
@@ -762,24 +818,40 @@ static int name_new_disks(const struct vm_config *cur, json_t *disks,
 	if (!json_is_array(disks))
 		return 0;
 	json_array_foreach(disks, i, d) {
-		char vol[64];
+		char vol[128];
 		bool used;
+
+		json_t *pool = json_object_get(d, "pool");
+		json_t *fmt = json_object_get(d, "format");
 
 		if (!json_is_object(d) || json_object_get(d, "volume") != NULL)
 			continue;
+		if (pool != NULL && !json_is_string(pool))
+			continue; /* vmconf_parse says why */
 		do {
-			snprintf(vol, sizeof(vol), "local:vm-%" PRId64 "-disk-%u",
-				 cur->vmid, n++);
+			if (pool != NULL)
+				snprintf(vol, sizeof(vol),
+					 "%.40s:vm-%" PRId64 "-disk-%u.%.8s",
+					 json_string_value(pool), cur->vmid,
+					 n++,
+					 json_is_string(fmt)
+						 ? json_string_value(fmt)
+						 : "qcow2");
+			else
+				snprintf(vol, sizeof(vol),
+					 "local:vm-%" PRId64 "-disk-%u",
+					 cur->vmid, n++);
 			used = false;
 			for (unsigned k = 0; k < cur->ndisks; k++)
-				used = used || strcmp(cur->disks[k].volume, vol) == 0;
+				used = used || same_stem(cur->disks[k].volume, vol);
 			for (size_t k = 0; k < json_array_size(disks); k++) {
 				json_t *o = json_object_get(
 					json_array_get(disks, k), "volume");
 				used = used || (json_is_string(o) &&
-						strcmp(json_string_value(o), vol) == 0);
+						same_stem(json_string_value(o), vol));
 			}
 		} while (used && n < 4 * VM_MAX_DISKS);
+		json_object_del(d, "pool");
 		if (json_object_set_new(d, "volume", json_string(vol)) < 0)
 			return hx_err_set(err, -ENOMEM, "out of memory");
 	}

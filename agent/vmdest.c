@@ -32,6 +32,7 @@
 
 #include "agent/agent.h"
 #include "agent/ha.h"
+#include "agent/storage.h"
 #include "agent/msg.h"
 #include "agent/vm.h"
 #include "agent/vmexec.h"
@@ -87,8 +88,25 @@ static int node_check(struct vmexec *x, const struct vm_config *c,
 					  "node '%s'",
 					  i, c->nics[i].bridge, me);
 	}
+	for (unsigned i = 0; i < c->ndisks; i++) {
+		const char *v = c->disks[i].volume;
+		char path[1100];
+		struct hx_err e = {0};
+
+		if (v[0] == '/' || vmexec_is_local(&c->disks[i]))
+			continue;
+		/* Pool volumes travel only on shared pools. */
+		if (storage_volume_path(x->a, v, true, path, sizeof(path),
+					&e) < 0 ||
+		    stat(path, &st) < 0)
+			return hx_err_set(err, -EINVAL,
+					  "disks[%u]: '%s' cannot move to node "
+					  "'%s': %s",
+					  i, v, me,
+					  e.msg[0] ? e.msg : "not found there");
+	}
 	for (unsigned i = 0; i < c->ndisks; i++)
-		if (!vmexec_is_local(&c->disks[i]) &&
+		if (c->disks[i].volume[0] == '/' &&
 		    stat(c->disks[i].volume, &st) < 0)
 			return hx_err_set(err, -EINVAL,
 					  "disks[%u]: '%s' is not on node '%s' "

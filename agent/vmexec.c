@@ -37,6 +37,7 @@
 
 #include "agent/agent.h"
 #include "agent/ha.h"
+#include "agent/storage.h"
 #include "agent/vm.h"
 #include "agent/vmexec.h"
 #include "lib/lib.h"
@@ -284,6 +285,8 @@ void vmexec_paths(struct vmexec *x, int64_t vmid, char *vm_dir, size_t len,
 	p->vm_dir = vm_dir;
 	p->kvm = x->kvm;
 	p->uuid = NULL;
+	p->resolve = storage_resolve;
+	p->resolve_data = x->a;
 }
 
 /* ---- reconcile ---- */
@@ -555,7 +558,9 @@ static void reconcile_strays(struct vmexec *x, virConnectPtr c,
 			    virDomainIsActive(doms[i]) == 0) {
 				/* left behind by a migration or a delete */
 				(void)virDomainUndefineFlags(
-					doms[i], VIR_DOMAIN_UNDEFINE_NVRAM);
+					doms[i],
+					VIR_DOMAIN_UNDEFINE_NVRAM |
+						VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
 			} else if (*end == '\0' && !mine && !busy &&
 				   second_copy(x, doms[i], vmid)) {
 				/* powered off */

@@ -96,6 +96,10 @@ int vmxml_volume_path(const struct vm_paths *p, const struct vm_disk *d,
 {
 	int n;
 
+	if (d->volume[0] != '/' && strncmp(d->volume, "local:", 6) != 0)
+		return p->resolve != NULL
+			       ? p->resolve(p->resolve_data, d->volume, buf, len)
+			       : -ENOENT;
 	if (strncmp(d->volume, "local:", 6) != 0)
 		n = snprintf(buf, len, "%s", d->volume);
 	else
@@ -205,6 +209,7 @@ static int render_disks(struct xbuf *b, const struct vm_config *c,
 	unsigned nvirtio = 0, nsd = 0, nhd = 0;
 	bool scsi = false;
 	char path[1024], dev[8], name[8];
+	int r;
 	const char *bus;
 
 	for (unsigned i = 0; i < c->ndisks; i++) {
@@ -213,9 +218,10 @@ static int render_disks(struct xbuf *b, const struct vm_config *c,
 				    : strcmp(d->bus, "ide") == 0     ? &nhd
 								     : &nsd;
 
-		if (vmxml_volume_path(p, d, path, sizeof(path)) < 0)
+		if ((r = vmxml_volume_path(p, d, path, sizeof(path))) < 0)
 			return hx_err_set(err, -EINVAL,
-					  "disks[%u]: volume path too long", i);
+					  "disks[%u]: volume '%s': %s", i,
+					  d->volume, hx_strerror(r));
 		disk_target(d->bus, (*counter)++, dev, sizeof(dev), &bus);
 		scsi = scsi || strcmp(bus, "scsi") == 0;
 		xadd(b, "    <disk type='file' device='disk'>\n");

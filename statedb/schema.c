@@ -155,8 +155,44 @@ static const char *const migration_4[] = {
 	NULL,
 };
 
-static const char *const *const migrations[] = {migration_1, migration_2,
-						 migration_3, migration_4};
+/* 5: storage (issue 6): pools defined cluster-wide, each node's view of
+ * them, and VM snapshot trees. */
+static const char *const migration_5[] = {
+	"CREATE TABLE pools ("
+	" name TEXT PRIMARY KEY,"
+	" type TEXT NOT NULL,"
+	" path TEXT NOT NULL DEFAULT '',"
+	" options TEXT NOT NULL DEFAULT '{}',"
+	" nodes TEXT NOT NULL DEFAULT '',"
+	" content TEXT NOT NULL,"
+	" shared INTEGER NOT NULL DEFAULT 0,"
+	" version INTEGER NOT NULL DEFAULT 1,"
+	" created_ms INTEGER NOT NULL)",
+	"CREATE TABLE pool_status ("
+	" pool TEXT NOT NULL,"
+	" node TEXT NOT NULL,"
+	" available INTEGER NOT NULL,"
+	" capacity_bytes INTEGER NOT NULL DEFAULT 0,"
+	" used_bytes INTEGER NOT NULL DEFAULT 0,"
+	" free_bytes INTEGER NOT NULL DEFAULT 0,"
+	" message TEXT NOT NULL DEFAULT '',"
+	" updated_ms INTEGER NOT NULL,"
+	" PRIMARY KEY (pool, node))",
+	"CREATE TABLE vm_snapshots ("
+	" vmid INTEGER NOT NULL,"
+	" name TEXT NOT NULL,"
+	" parent TEXT NOT NULL DEFAULT '',"
+	" description TEXT NOT NULL DEFAULT '',"
+	" ram INTEGER NOT NULL DEFAULT 0,"
+	" current INTEGER NOT NULL DEFAULT 0,"
+	" config TEXT NOT NULL,"
+	" created_ms INTEGER NOT NULL,"
+	" PRIMARY KEY (vmid, name))",
+	NULL,
+};
+
+static const char *const *const migrations[] = {
+	migration_1, migration_2, migration_3, migration_4, migration_5};
 
 /* 0 when the meta table does not exist yet. */
 static int schema_read(struct db_tx *tx, int *ret_version, struct hx_err *err)

@@ -32,7 +32,7 @@ struct hx_err;
  */
 
 /* Newest schema version this build knows. */
-#define STATEDB_SCHEMA_VERSION 4
+#define STATEDB_SCHEMA_VERSION 5
 
 /* Connects a stream socket to the dqlite node at @address. */
 typedef int (*statedb_dial_fn)(void *data, const char *address,
@@ -454,6 +454,127 @@ void statedb_ha_snapshot_close(struct statedb_ha_snapshot *s);
 int statedb_ha_apply(struct statedb *db, const struct statedb_ha_snapshot *snap,
 		     const struct sched_plan *plan, const char *node,
 		     uint64_t leader_id, struct hx_err *err);
+/* ---- storage: pools, per-node pool status, VM snapshots ---- */
+
+/*
+ * A storage pool, defined cluster-wide. A volume is addressed "POOL:NAME".
+ * @nodes and @content are space-delimited word lists with a space at each
+ * end (" n1 n2 ", " images iso "); @nodes "" means every node. @options is
+ * a JSON object of type-specific settings (agent/ reads it).
+ */
+#define STATEDB_POOL_NAME_MAX 32
+#define STATEDB_VOLUME_NAME_MAX 128
+
+struct statedb_pool {
+	char name[STATEDB_POOL_NAME_MAX + 1];
+	char type[8];	    /* dir, btrfs, nfs, rbd */
+	char path[512];	    /* dir, btrfs: the directory on each node */
+	char options[1024]; /* JSON object */
+	char nodes[1024];   /* " n1 n2 ", "" for every node */
+	char content[64];   /* " images iso backup template " */
+	bool shared;	    /* one copy reached by every node of @nodes */
+	int64_t created_ms;
+	char digest[33];
+};
+
+/* Checks a pool definition without touching the database: name
+ * ([a-z0-9][a-z0-9_-]*, at most STATEDB_POOL_NAME_MAX, not "local", which
+ * names each node's images directory), type, path (absolute, normalized,
+ * no "..", commas or control characters; required for dir and btrfs),
+ * node and content lists, options (a JSON object text). nfs and rbd pools
+ * are always shared. Normalizes the word lists in place. -EINVAL with the
+ * field at fault. */
+int statedb_pool_check(struct statedb_pool *p, struct hx_err *err);
+/* Whether @p may be used by node @node / holds content @content. */
+bool statedb_pool_on_node(const struct statedb_pool *p, const char *node);
+bool statedb_pool_has_content(const struct statedb_pool *p,
+			      const char *content);
+/* Checks a volume name: 1 to STATEDB_VOLUME_NAME_MAX characters of
+ * [A-Za-z0-9_.+-], not starting with '.' or '-', without "..", '/', '@',
+ * ':' or NUL. -EINVAL with the reason. */
+int statedb_volume_name_check(const char *name, struct hx_err *err);
+/* Splits "POOL:NAME" and checks both halves. -EINVAL. */
+int statedb_volid_parse(const char *volid, char *ret_pool, size_t pool_len,
+			char *ret_name, size_t name_len, struct hx_err *err);
+
+/* Inserts @p after statedb_pool_check(). -EEXIST, -EINVAL. */
+int statedb_pool_create(struct statedb *db, struct statedb_pool *p,
+			struct hx_err *err);
+/* -ENOENT if there is no pool @name. */
+int statedb_pool_get(struct statedb *db, const char *name,
+		     struct statedb_pool *ret, struct hx_err *err);
+/* Pools by name; *ret is malloc'ed, owned by the caller (free()). */
+int statedb_pool_list(struct statedb *db, struct statedb_pool **ret,
+		      unsigned *ret_n, struct hx_err *err);
+/* Replaces nodes, content and options of pool @p->name (name, type, path
+ * and shared never change) if @if_digest (NULL: any) matches.
+ * HX_ECONFLICT, -ENOENT, -EINVAL. */
+int statedb_pool_update(struct statedb *db, struct statedb_pool *p,
+			const char *if_digest, struct hx_err *err);
+/* Deletes the pool and every node's status of it. -ENOENT. Whether VMs
+ * still use it is for the caller to check. */
+int statedb_pool_delete(struct statedb *db, const char *name,
+			struct hx_err *err);
+
+/* What one node observes of one pool. */
+struct statedb_pool_status {
+	char pool[STATEDB_POOL_NAME_MAX + 1];
+	char node[64];
+	bool available;
+	int64_t capacity_bytes;
+	int64_t used_bytes;
+	int64_t free_bytes;
+	char message[256]; /* why not available */
+	int64_t updated_ms;
+};
+
+/* Records node @st->node's view of pool @st->pool (-ENOENT: no pool). */
+int statedb_pool_status_set(struct statedb *db,
+			    const struct statedb_pool_status *st,
+			    struct hx_err *err);
+/* Statuses of @pool (NULL: all pools), by pool then node; *ret malloc'ed. */
+int statedb_pool_status_list(struct statedb *db, const char *pool,
+			     struct statedb_pool_status **ret, unsigned *ret_n,
+			     struct hx_err *err);
+
+/*
+ * VM snapshots: a tree per VM (@parent "" at the root). The snapshot the
+ * VM's disks currently derive from is "current": the next snapshot's
+ * parent. @config is the VM configuration when taken (malloc'ed JSON
+ * text; release lists with statedb_snapshot_list_free()).
+ */
+#define STATEDB_SNAPSHOT_NAME_MAX 40
+
+struct statedb_snapshot {
+	int64_t vmid;
+	char name[STATEDB_SNAPSHOT_NAME_MAX + 1];
+	char parent[STATEDB_SNAPSHOT_NAME_MAX + 1];
+	char description[256];
+	bool ram;     /* RAM state saved (taken while running) */
+	bool current; /* the disks derive from it */
+	char *config;
+	int64_t created_ms;
+};
+
+void statedb_snapshot_list_free(struct statedb_snapshot *s, unsigned n);
+/* [A-Za-z0-9_-], 1 to STATEDB_SNAPSHOT_NAME_MAX, starting with a letter.
+ * -EINVAL. */
+int statedb_snapshot_name_check(const char *name, struct hx_err *err);
+/* Adds snapshot @s->name of VM @s->vmid as a child of the current one,
+ * and makes it current. -EEXIST, -ENOENT (no VM), -EINVAL. */
+int statedb_snapshot_add(struct statedb *db, const struct statedb_snapshot *s,
+			 struct hx_err *err);
+/* Snapshots of @vmid by creation time. */
+int statedb_snapshot_list(struct statedb *db, int64_t vmid,
+			  struct statedb_snapshot **ret, unsigned *ret_n,
+			  struct hx_err *err);
+/* Makes @name current (after a rollback). -ENOENT. */
+int statedb_snapshot_set_current(struct statedb *db, int64_t vmid,
+				 const char *name, struct hx_err *err);
+/* Removes @name; its children move to its parent, which becomes current
+ * if @name was. -ENOENT. */
+int statedb_snapshot_remove(struct statedb *db, int64_t vmid,
+			    const char *name, struct hx_err *err);
 
 /* ---- raft membership (through the leader) ---- */
 

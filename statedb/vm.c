@@ -560,6 +560,12 @@ static int vm_delete_fn(struct db_tx *tx, void *data, struct hx_err *err)
 		return r;
 	return db_exec(tx, "DELETE FROM ha_resources WHERE vmid = ?", p, 1,
 		       NULL, NULL, err);
+	r = db_exec(tx, "DELETE FROM vm_snapshots WHERE vmid = ?", p, 1, NULL,
+		    NULL, err);
+	if (r < 0)
+		return r;
+	return db_exec(tx, "DELETE FROM vm_macs WHERE vmid = ?", p, 1, NULL,
+		       NULL, err);
 }
 
 int statedb_vm_delete(struct statedb *db, int64_t vmid, struct hx_err *err)

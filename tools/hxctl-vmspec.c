@@ -38,6 +38,7 @@ static const struct spec_key disk_keys[] = {
 	{"format", "format", SPEC_STR, 0, 0},
 	{"cache", "cache", SPEC_STR, 0, 0},
 	{"volume", "volume", SPEC_STR, 0, 0},
+	{"pool", "pool", SPEC_STR, 0, 0},
 };
 
 static const struct spec_key nic_keys[] = {

@@ -33,8 +33,9 @@
 	"                     empties it. SPEC: size=MB[,bus=virtio-blk|\n"    \
 	"                     virtio-scsi|sata|ide][,format=qcow2|raw]\n"      \
 	"                     "                                                \
-	"[,cache=none|writeback|...][,volume=local:NAME\n"                     \
-	"                     or /abs/path]; size takes a G or T suffix\n"     \
+	"[,cache=none|writeback|...][,volume=local:NAME,\n"                    \
+	"                     POOL:NAME or /abs/path][,pool=POOL (a new\n"      \
+	"                     volume there)]; size takes a G or T suffix\n"    \
 	"  --cdrom ISO|none   an absolute path to an ISO image\n"              \
 	"  --nic SPEC         repeat for each NIC; none empties the list.\n"   \
 	"                     SPEC: bridge=BR[,model=virtio|e1000|rtl8139]\n"  \
@@ -247,6 +248,74 @@ static const struct ctl_command ctl_commands[] = {
 	 "  --enable, --disable, --comment C, --digest D\n"
 	 "The leader refuses (exit 1, bad request) a rule that names unknown\n"
 	 "VMs or nodes or contradicts the others, and stores nothing."},
+	/* snapshots, templates, clones (tools/hxctl-storage.c), as qm */
+	{"vm", "snapshot", hxctl_cmd_vm_snapshot, "description: wait", 2, 2,
+	 "VM NAME [--description D] [--wait]", "take a snapshot of a VM",
+	 "NAME is [A-Za-z0-9_-], 1-40, starting with a letter. A running\n"
+	 "VM's snapshot includes its RAM (all disks qcow2, or all btrfs\n"
+	 "raw); a stopped VM's covers its disks. Disks must be qcow2 or on\n"
+	 "a btrfs pool."},
+	{"vm", "snapshots", hxctl_cmd_vm_snapshots, "", 1, 1, "VM",
+	 "show a VM's snapshots as a tree", NULL},
+	{"vm", "rollback", hxctl_cmd_vm_rollback, "wait", 2, 2,
+	 "VM NAME [--wait]", "roll a VM back to a snapshot",
+	 "Disks and configuration go back to the snapshot. With RAM the VM\n"
+	 "runs on from the snapshot; without, it is left stopped."},
+	{"vm", "delsnapshot", hxctl_cmd_vm_delsnapshot, "wait", 2, 2,
+	 "VM NAME [--wait]", "delete a snapshot (its children move up)",
+	 NULL},
+	{"vm", "template", hxctl_cmd_vm_template, "wait", 1, 1,
+	 "VM [--wait]", "turn a stopped VM into a template",
+	 "A template never starts; its disks are the base of linked\n"
+	 "clones."},
+	{"vm", "clone", hxctl_cmd_vm_clone, "vmid: full linked wait", 2, 2,
+	 "VM NAME [--vmid N] [--full|--linked] [--wait]",
+	 "clone a VM on its node",
+	 "A template is cloned linked by default (qcow2 backing file, btrfs\n"
+	 "snapshot: instant), any stopped VM in full (qemu-img convert,\n"
+	 "btrfs reflink copy). The clone gets new MACs and the next free\n"
+	 "VMID unless --vmid."},
+	/* storage (tools/hxctl-storage.c), named after pvesm */
+	{"storage", "list", hxctl_cmd_storage_list, "", 0, 0, "",
+	 "list storage pools and each node's status of them", NULL},
+	{"storage", "show", hxctl_cmd_storage_show, "", 1, 1, "POOL",
+	 "show one storage pool", NULL},
+	{"storage", "add", hxctl_cmd_storage_add,
+	 "type: path: nodes: content: shared option:", 1, 1,
+	 "POOL --type dir|btrfs --path DIR [--nodes N1,N2] "
+	 "[--content images,iso,backup,template] [--shared] "
+	 "[--option KEY=VALUE]...",
+	 "define a storage pool for the cluster",
+	 "POOL is [a-z0-9_-], 1-32, not 'local' (each node's images\n"
+	 "directory). --nodes limits the nodes that may use it (default:\n"
+	 "all); --content defaults to images. --shared says every node\n"
+	 "sees the same files (a cluster filesystem), so VMs on it migrate\n"
+	 "without copying. LVM and ZFS cannot run on this kernel: see\n"
+	 "docs/storage.md."},
+	{"storage", "set", hxctl_cmd_storage_set,
+	 "nodes: content: option: digest:", 1, 1,
+	 "POOL [--nodes N1,N2] [--content LIST] [--option KEY=VALUE]... "
+	 "[--digest D]",
+	 "change a storage pool's nodes, content or options", NULL},
+	{"storage", "remove", hxctl_cmd_storage_remove, "", 1, 1, "POOL",
+	 "forget a storage pool no VM uses (its files stay)", NULL},
+	{"storage", "content", hxctl_cmd_storage_content, "node:", 1, 1,
+	 "POOL [--node NODE]", "list a pool's volumes",
+	 "A node-local pool has volumes per node: --node picks which\n"
+	 "(default: the node asked)."},
+	{"storage", "volume", hxctl_cmd_storage_volume, "node:", 1, 1,
+	 "POOL:NAME [--node NODE]", "show one volume and the VMs using it",
+	 NULL},
+	{"storage", "alloc", hxctl_cmd_storage_alloc, "size: node:", 1, 1,
+	 "POOL:NAME --size SIZE [--node NODE]", "create an empty volume",
+	 "NAME ends in .qcow2 or .raw, which sets the format. SIZE is MiB\n"
+	 "or takes a G or T suffix."},
+	{"storage", "free", hxctl_cmd_storage_free, "node:", 1, 1,
+	 "POOL:NAME [--node NODE]", "delete a volume no VM uses", NULL},
+	{"storage", "resize", hxctl_cmd_storage_resize, "size: node:", 1, 1,
+	 "POOL:NAME --size SIZE [--node NODE]", "grow a volume",
+	 "SIZE is the new total size; volumes only grow. A running VM's\n"
+	 "disk grows online."},
 };
 
 /* Prints "PREFIX hxctl [OPTIONS] WORDS USAGE". */

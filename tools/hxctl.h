@@ -343,5 +343,21 @@ hxctl_cmd_fn hxctl_cmd_ha_migrate;
 hxctl_cmd_fn hxctl_cmd_ha_relocate;
 hxctl_cmd_fn hxctl_cmd_ha_maintenance;
 hxctl_cmd_fn hxctl_cmd_ha_rule;
+hxctl_cmd_fn hxctl_cmd_storage_list;
+hxctl_cmd_fn hxctl_cmd_storage_show;
+hxctl_cmd_fn hxctl_cmd_storage_add;
+hxctl_cmd_fn hxctl_cmd_storage_set;
+hxctl_cmd_fn hxctl_cmd_storage_remove;
+hxctl_cmd_fn hxctl_cmd_storage_content;
+hxctl_cmd_fn hxctl_cmd_storage_volume;
+hxctl_cmd_fn hxctl_cmd_storage_alloc;
+hxctl_cmd_fn hxctl_cmd_storage_free;
+hxctl_cmd_fn hxctl_cmd_storage_resize;
+hxctl_cmd_fn hxctl_cmd_vm_snapshot;
+hxctl_cmd_fn hxctl_cmd_vm_snapshots;
+hxctl_cmd_fn hxctl_cmd_vm_rollback;
+hxctl_cmd_fn hxctl_cmd_vm_delsnapshot;
+hxctl_cmd_fn hxctl_cmd_vm_template;
+hxctl_cmd_fn hxctl_cmd_vm_clone;
 
 #endif /* HX_TOOLS_HXCTL_H */

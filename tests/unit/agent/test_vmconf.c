@@ -86,6 +86,34 @@ static void test_disks_nics_boot(void **state)
 	assert_string_equal(c.boot[4], "net1");
 }
 
+/* Pool volumes: "pool" names a new volume, "volume" an existing one whose
+ * suffix sets the format. */
+static void test_pool_disks(void **state)
+{
+	struct vm_config c, next;
+	struct hx_err err = {0};
+	json_t *p;
+
+	(void)state;
+	assert_int_equal(
+		parse("{\"vmid\":123,\"name\":\"a\",\"disks\":[{\"size_mb\":8,"
+		      "\"pool\":\"fast\",\"format\":\"raw\"},{\"volume\":"
+		      "\"tank:base.qcow2\"}]}",
+		      &c, &err),
+		0);
+	assert_string_equal(c.disks[0].volume, "fast:vm-123-disk-0.raw");
+	assert_string_equal(c.disks[0].format, "raw");
+	assert_string_equal(c.disks[1].volume, "tank:base.qcow2");
+	assert_string_equal(c.disks[1].format, "qcow2");
+	/* A disk added later gets a number no disk uses. */
+	p = json_loads("{\"disks\":[{\"volume\":\"fast:vm-123-disk-0.raw\"},"
+		       "{\"pool\":\"fast\",\"size_mb\":4}]}",
+		       0, NULL);
+	assert_int_equal(vmconf_patch(&c, p, &next, &err), 0);
+	json_decref(p);
+	assert_string_equal(next.disks[1].volume, "fast:vm-123-disk-1.qcow2");
+}
+
 static void test_round_trip(void **state)
 {
 	struct vm_config a, b;
@@ -143,6 +171,31 @@ static void test_rejections(void **state)
 		{"{\"vmid\":100,\"name\":\"a\",\"disks\":[{\"volume\":"
 		 "\"local:a/b\",\"size_mb\":1}]}",
 		 "disks[0].volume"},
+		/* pool volumes: no path tricks, the suffix gives the format */
+		{"{\"vmid\":100,\"name\":\"a\",\"disks\":[{\"volume\":"
+		 "\"fast:../../etc/passwd.raw\"}]}",
+		 "disks[0].volume"},
+		{"{\"vmid\":100,\"name\":\"a\",\"disks\":[{\"volume\":"
+		 "\"fast:a/b.raw\"}]}",
+		 "disks[0].volume"},
+		{"{\"vmid\":100,\"name\":\"a\",\"disks\":[{\"volume\":"
+		 "\"Fast:a.raw\"}]}",
+		 "bad pool name"},
+		{"{\"vmid\":100,\"name\":\"a\",\"disks\":[{\"volume\":"
+		 "\"fast:a.img\"}]}",
+		 "ends in .qcow2 or .raw"},
+		{"{\"vmid\":100,\"name\":\"a\",\"disks\":[{\"volume\":"
+		 "\"fast:a.raw\",\"format\":\"qcow2\"}]}",
+		 "disks[0].format: 'qcow2' does not match"},
+		{"{\"vmid\":100,\"name\":\"a\",\"disks\":[{\"pool\":"
+		 "\"fast\"}]}",
+		 "disks[0].size_mb: required"},
+		{"{\"vmid\":100,\"name\":\"a\",\"disks\":[{\"pool\":"
+		 "\"fast\",\"volume\":\"fast:x.raw\",\"size_mb\":1}]}",
+		 "disks[0].pool: give either"},
+		{"{\"vmid\":100,\"name\":\"a\",\"disks\":[{\"pool\":"
+		 "\"f/x\",\"size_mb\":1}]}",
+		 "bad pool name"},
 		{"{\"vmid\":100,\"name\":\"a\",\"disks\":[{\"volume\":"
 		 "\"local:..\",\"size_mb\":1}]}",
 		 "disks[0].volume"},
@@ -389,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_disks_nics_boot),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_pool_disks),
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_patch),
 		cmocka_unit_test(test_xml_golden),

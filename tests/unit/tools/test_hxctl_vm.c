@@ -168,7 +168,7 @@ static void test_disk_parse_errors(void **state)
 		{"=1024", "disk '=1024': expected KEY=VALUE, got '=1024'"},
 		{"size=1,speed=9",
 		 "disk 'size=1,speed=9': unknown key 'speed' (known: size, "
-		 "bus, format, cache, volume)"},
+		 "bus, format, cache, volume, pool)"},
 		{"size=1,size=2", "disk 'size=1,size=2': size given twice"},
 		{"bus=", "disk 'bus=': bus needs a value"},
 		{"size=0",
