@@ -31,6 +31,7 @@ struct agent_config {
 	char libvirt_uri[256];
 	char images_dir[1024]; /* "" = DATA_DIR/images */
 	char accel[8];	       /* auto, kvm, tcg */
+	bool no_net;	       /* apply no vnets or firewall to this host */
 	int verbose;
 	bool check_only;
 };
@@ -67,6 +68,7 @@ struct agent {
 	struct liveness *live;
 	struct agent_api *api;
 	struct vmexec *vmx; /* NULL until the cluster services run */
+	struct netexec *netx; /* network executor, NULL until then too */
 	uv_timer_t tick;
 	bool tick_busy;
 	uv_work_t tick_work;
@@ -230,6 +232,8 @@ void h_vm_action(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_status(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_migrate_op(struct agent *a, struct api_req *req,
 		     struct api_resp *resp);
+/* /network/...: zones, vnets, subnets, IPAM, firewall (netapi.c). */
+void h_network(struct agent *a, struct api_req *req, struct api_resp *resp);
 
 /* Records an event; failures are logged, never fatal. */
 void agent_event(struct agent *a, const char *kind, const char *subject,

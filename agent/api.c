@@ -70,6 +70,17 @@ static const struct route routes[] = {
 	{"GET", "/vms/*/status", h_vm_status, 0},
 	{"POST", "/vms/*/*", h_vm_action, 0},
 	{"POST", "/vms/*/migrate/*", h_vm_migrate_op, 0},
+	{"GET", "/network/*", h_network, 0},
+	{"POST", "/network/*", h_network, 0},
+	{"GET", "/network/*/*", h_network, 0},
+	{"POST", "/network/*/*", h_network, 0},
+	{"PATCH", "/network/*/*", h_network, 0},
+	{"PUT", "/network/*/*", h_network, 0},
+	{"DELETE", "/network/*/*", h_network, 0},
+	{"GET", "/network/firewall/*/*", h_network, 0},
+	{"PATCH", "/network/firewall/*/*", h_network, 0},
+	{"PUT", "/network/firewall/*/*", h_network, 0},
+	{"DELETE", "/network/firewall/*/*", h_network, 0},
 };
 
 struct agent_api {
@@ -125,6 +136,7 @@ static void api_status_of(int code, int *status, const char **name)
 		break;
 	case -EEXIST:
 	case -EBUSY:
+	case -ENOSPC:
 	case HX_ENOTINIT:
 	case HX_ESCHEMA:
 		*status = 409, *name = "conflict";

@@ -26,6 +26,7 @@
 #include <sodium.h>
 
 #include "agent/agent.h"
+#include "agent/net.h"
 #include "agent/vm.h"
 #include "agent/msg.h"
 #include "lib/lib.h"
@@ -193,6 +194,8 @@ int agent_cluster_start(struct agent *a, struct hx_err *err)
 		return r;
 	trust_from_identity(a);
 	if ((r = vms_start(a, err)) < 0)
+		return r;
+	if (!a->cfg.no_net && (r = netexec_start(a, &a->netx, err)) < 0)
 		return r;
 	pthread_mutex_lock(&a->lock);
 	a->running = true;

@@ -52,6 +52,8 @@ static const struct opt_def opt_defs[] = {
 	 0, "directory of 'local:' VM volumes (default: DATA_DIR/images)"},
 	{"accel", 'A', OPT_STR, OFF(accel), SZ(accel), "auto", 0, 0,
 	 "VM acceleration: auto (kvm if /dev/kvm is usable), kvm, tcg"},
+	{"no-net", 'X', OPT_FLAG, OFF(no_net), 0, NULL, 0, 0,
+	 "serve the network API but apply no vnets or firewall here"},
 	{"verbose", 'v', OPT_COUNT, OFF(verbose), 0, NULL, 0, 0,
 	 "more logging (repeat for debug)"},
 	{"check", 'n', OPT_FLAG, OFF(check_only), 0, NULL, 0, 0,

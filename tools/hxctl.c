@@ -181,6 +181,7 @@ static const struct ctl_command ctl_commands[] = {
 	 "show a VM's live state, uptime, CPU and memory use", NULL},
 	{"vm", "nextid", hxctl_cmd_vm_nextid, "", 0, 0, "",
 	 "print the lowest free VMID", NULL},
+#include "tools/hxctl-net.inc"
 };
 
 /* Prints "PREFIX hxctl [OPTIONS] WORDS USAGE". */
