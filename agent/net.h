@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "net/net.h"
+#include "statedb/statedb.h"
 
 struct hx_err;
 
@@ -25,6 +26,9 @@ bool netapi_int(struct api_req *req, struct api_resp *resp, const char *key,
 bool netapi_bool(struct api_req *req, struct api_resp *resp, const char *key,
 		 bool *ret);
 
+/* /network/firewall/... (netfwapi.c), dispatched by h_network. */
+void h_firewall(struct agent *a, struct api_req *req, struct api_resp *resp);
+
 /* ---- executor (netexec.c) ---- */
 
 /*
@@ -41,8 +45,50 @@ void netexec_stop(struct netexec *x);
  * does nothing before the executor runs. */
 void netexec_kick(struct agent *a);
 
-/* One reconcile of this node's network (netnode.c): reads statedb,
- * renders, applies what differs. Executor thread only. */
-int netexec_reconcile(struct agent *a, struct hx_err *err);
+/* ---- one reconcile (netnode.c) ---- */
+
+struct vm_config;
+
+/* Everything a node's network is derived from, read from statedb. */
+struct netnode_snapshot {
+	char node[64];
+	struct statedb_zone *zones;
+	unsigned nzones;
+	struct statedb_vnet *vnets;
+	unsigned nvnets;
+	struct statedb_subnet *subnets;
+	unsigned nsubnets;
+	struct statedb_ip *ips;
+	unsigned nips;
+	struct statedb_node *nodes;
+	unsigned nnodes;
+	struct statedb_vm *vms; /* on @node */
+	unsigned nvms;
+	struct vm_config *confs; /* of @vms (zeroed if unreadable) */
+	struct statedb_fw_options *opts;
+	unsigned nopts;
+	struct statedb_fw_rule *rules;
+	unsigned nrules;
+	struct statedb_fw_ipset *ipsets;
+	unsigned nipsets;
+};
+
+/* Reads the snapshot for node @node. Worker threads only (blocks). */
+int netnode_snapshot(struct agent *a, const char *node,
+		     struct netnode_snapshot *ret, struct hx_err *err);
+void netnode_snapshot_free(struct netnode_snapshot *s);
+/* The node's firewall ruleset (nft script, malloc'ed) and whether the
+ * cluster's firewall is enabled. */
+int netnode_firewall_render(const struct netnode_snapshot *s, char **ret,
+			    bool *ret_enabled, struct hx_err *err);
+
+/* What the executor remembers between reconciles. */
+struct netnode;
+struct netnode *netnode_new(void);
+void netnode_free(struct netnode *n);
+/* Reads a snapshot and applies what differs from it to this node; with
+ * @force, also what should already be there (repairs drift). */
+int netnode_reconcile(struct netnode *n, struct agent *a, bool force,
+		      struct hx_err *err);
 
 #endif /* HX_AGENT_NET_H */

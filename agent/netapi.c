@@ -518,6 +518,10 @@ void h_network(struct agent *a, struct api_req *req, struct api_resp *resp)
 	const char *what = req->arg[0];
 	bool one, known = false;
 
+	if (strncmp(req->path, "/network/firewall/", 18) == 0) {
+		h_firewall(a, req, resp);
+		return;
+	}
 	/* Whether the path names one object (a segment after @what). */
 	one = strchr(req->path + strlen("/network/"), '/') != NULL;
 	for (size_t i = 0; i < HX_ARRAY_SIZE(net_routes); i++) {

@@ -33,6 +33,7 @@ struct netexec {
 	pthread_cond_t wake;
 	bool kicked;
 	bool stopping;
+	struct netnode *node;
 	/* thread only */
 	char fingerprint[33];
 	bool dirty;
@@ -40,12 +41,12 @@ struct netexec {
 };
 
 /* One reconcile; returns 0 when everything was applied. */
-static int reconcile(struct netexec *x)
+static int reconcile(struct netexec *x, bool force)
 {
 	struct hx_err err = {0};
 	int r;
 
-	r = netexec_reconcile(x->a, &err);
+	r = netnode_reconcile(x->node, x->a, force, &err);
 	if (r < 0)
 		hx_log(LOG_WARNING, "network: %s; retrying", err.msg);
 	return r;
@@ -60,7 +61,7 @@ static void *netexec_run(void *arg)
 	while (!x->stopping) {
 		char fp[33];
 		struct hx_err err = {0};
-		bool due;
+		bool full;
 
 		if (!x->kicked) {
 			clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -76,11 +77,11 @@ static void *netexec_run(void *arg)
 			pthread_mutex_lock(&x->lock);
 			continue;
 		}
-		due = x->dirty || strcmp(fp, x->fingerprint) != 0 ||
-		      hx_now_ms() - x->last_full_ms >= NETEXEC_RESYNC_MS;
-		if (due) {
-			x->last_full_ms = hx_now_ms();
-			x->dirty = reconcile(x) < 0;
+		full = hx_now_ms() - x->last_full_ms >= NETEXEC_RESYNC_MS;
+		if (x->dirty || full || strcmp(fp, x->fingerprint) != 0) {
+			if (full)
+				x->last_full_ms = hx_now_ms();
+			x->dirty = reconcile(x, full) < 0;
 			memcpy(x->fingerprint, fp, sizeof(fp));
 		}
 		pthread_mutex_lock(&x->lock);
@@ -99,6 +100,11 @@ int netexec_start(struct agent *a, struct netexec **ret, struct hx_err *err)
 		return hx_err_set(err, -ENOMEM, "out of memory");
 	x->a = a;
 	x->dirty = true;
+	x->node = netnode_new();
+	if (x->node == NULL) {
+		free(x);
+		return hx_err_set(err, -ENOMEM, "out of memory");
+	}
 	pthread_mutex_init(&x->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -108,6 +114,7 @@ int netexec_start(struct agent *a, struct netexec **ret, struct hx_err *err)
 	if (r < 0) {
 		pthread_cond_destroy(&x->wake);
 		pthread_mutex_destroy(&x->lock);
+		netnode_free(x->node);
 		free(x);
 		return hx_err_set(err, r, "network executor thread: %s",
 				  hx_strerror(r));
@@ -127,6 +134,7 @@ void netexec_stop(struct netexec *x)
 	pthread_join(x->thread, NULL);
 	pthread_cond_destroy(&x->wake);
 	pthread_mutex_destroy(&x->lock);
+	netnode_free(x->node);
 	free(x);
 }
 

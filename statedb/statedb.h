@@ -421,6 +421,106 @@ int statedb_ip_list(struct statedb *db, const char *vnet, int64_t vmid,
 int statedb_net_fingerprint(struct statedb *db, char ret[33],
 			    struct hx_err *err);
 
+/* ---- firewall (firewall.c) ---- */
+
+/*
+ * Scopes: "cluster", "node/NAME", "vm/VMID" and, for rules only,
+ * "group/NAME" (a security group). Names of groups and IP sets are 1 to
+ * 15 characters of a-z, 0-9 and '-', starting with a letter. Field syntax
+ * is net/'s to check (net_fw_rule_check); statedb checks that what a rule
+ * or option names exists, in the transaction that stores it.
+ */
+#define STATEDB_FW_NAME_MAX 15
+
+struct statedb_fw_options {
+	char scope[80];
+	bool enabled;
+	char policy_in[8];  /* accept, drop, reject; "" for node: inherit */
+	char policy_out[8];
+	bool log;	    /* log what the policy drops or rejects */
+};
+
+struct statedb_fw_rule {
+	int64_t id;
+	char scope[80];
+	int64_t pos;	    /* order in the scope, from 0 */
+	bool enabled;
+	char direction[4];  /* in, out; "" for a group reference */
+	char action[8];	    /* accept, drop, reject, group */
+	char group[16];	    /* action group: the security group */
+	char macro[16];
+	char proto[8];	    /* "", tcp, udp, sctp, icmp, icmpv6 */
+	char sport[64];	    /* "22,80,8000-8080" */
+	char dport[64];
+	char src[512];	    /* "10.0.0.0/8,fd00::1,@set,@vnet:web,@nodes" */
+	char dst[512];
+	bool log;
+	char comment[128];
+};
+
+struct statedb_fw_group {
+	char name[16];
+	char comment[128];
+};
+
+struct statedb_fw_ipset {
+	char name[16];
+	char entries[4096]; /* canonical CIDRs, space-separated */
+	char comment[128];
+};
+
+/* The defaults of @scope's options: cluster disabled with accept/accept,
+ * node enabled inheriting the cluster's policies, VM disabled with
+ * drop/accept. */
+void statedb_fw_options_default(const char *scope,
+				struct statedb_fw_options *ret);
+/* Stored options of @scope, or its defaults. */
+int statedb_fw_options_get(struct statedb *db, const char *scope,
+			   struct statedb_fw_options *ret, struct hx_err *err);
+/* -ENOENT if the node or VM of the scope does not exist. */
+int statedb_fw_options_set(struct statedb *db,
+			   const struct statedb_fw_options *o,
+			   struct hx_err *err);
+/* Every stored options row, ordered by scope. */
+int statedb_fw_options_list(struct statedb *db,
+			    struct statedb_fw_options **ret, unsigned *ret_n,
+			    struct hx_err *err);
+
+/* Adds @r at r->pos (< 0: at the end; others move down). -EINVAL when
+ * the scope, a group or an IP set it names does not exist. */
+int statedb_fw_rule_add(struct statedb *db, const struct statedb_fw_rule *r,
+			int64_t *ret_id, struct hx_err *err);
+/* Replaces rule @id's fields (not its scope); r->pos < 0 keeps its
+ * place. */
+int statedb_fw_rule_update(struct statedb *db, int64_t id,
+			   const struct statedb_fw_rule *r, struct hx_err *err);
+int statedb_fw_rule_delete(struct statedb *db, int64_t id,
+			   struct hx_err *err);
+int statedb_fw_rule_get(struct statedb *db, int64_t id,
+			struct statedb_fw_rule *ret, struct hx_err *err);
+/* Ordered by scope, then position; @scope NULL for all. */
+int statedb_fw_rule_list(struct statedb *db, const char *scope,
+			 struct statedb_fw_rule **ret, unsigned *ret_n,
+			 struct hx_err *err);
+
+int statedb_fw_group_create(struct statedb *db,
+			    const struct statedb_fw_group *g,
+			    struct hx_err *err);
+/* -EBUSY while a rule refers to it; its own rules go with it. */
+int statedb_fw_group_delete(struct statedb *db, const char *name,
+			    struct hx_err *err);
+int statedb_fw_group_list(struct statedb *db, struct statedb_fw_group **ret,
+			  unsigned *ret_n, struct hx_err *err);
+
+/* Creates or replaces an IP set (entries already canonical). */
+int statedb_fw_ipset_put(struct statedb *db, const struct statedb_fw_ipset *s,
+			 struct hx_err *err);
+/* -EBUSY while a rule refers to it. */
+int statedb_fw_ipset_delete(struct statedb *db, const char *name,
+			    struct hx_err *err);
+int statedb_fw_ipset_list(struct statedb *db, struct statedb_fw_ipset **ret,
+			  unsigned *ret_n, struct hx_err *err);
+
 /* ---- raft membership (through the leader) ---- */
 
 enum statedb_role {

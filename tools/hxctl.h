@@ -366,5 +366,18 @@ hxctl_cmd_fn hxctl_cmd_net_subnet_delete;
 hxctl_cmd_fn hxctl_cmd_net_ips;
 hxctl_cmd_fn hxctl_cmd_net_ip_allocate;
 hxctl_cmd_fn hxctl_cmd_net_ip_release;
+hxctl_cmd_fn hxctl_cmd_net_fw_options;
+hxctl_cmd_fn hxctl_cmd_net_fw_rules;
+hxctl_cmd_fn hxctl_cmd_net_fw_rule_add;
+hxctl_cmd_fn hxctl_cmd_net_fw_rule_set;
+hxctl_cmd_fn hxctl_cmd_net_fw_rule_delete;
+hxctl_cmd_fn hxctl_cmd_net_fw_groups;
+hxctl_cmd_fn hxctl_cmd_net_fw_group_create;
+hxctl_cmd_fn hxctl_cmd_net_fw_group_delete;
+hxctl_cmd_fn hxctl_cmd_net_fw_ipsets;
+hxctl_cmd_fn hxctl_cmd_net_fw_ipset_set;
+hxctl_cmd_fn hxctl_cmd_net_fw_ipset_delete;
+hxctl_cmd_fn hxctl_cmd_net_fw_ruleset;
+hxctl_cmd_fn hxctl_cmd_net_fw_macros;
 
 #endif /* HX_TOOLS_HXCTL_H */

@@ -533,6 +533,110 @@ static void test_vm_nics(void **state)
 	      statedb_vnet_delete(f->db[0], "a", &e_));
 }
 
+static struct statedb_fw_rule fw_rule(const char *scope, const char *comment,
+				      int64_t pos)
+{
+	struct statedb_fw_rule r = {.enabled = true, .pos = pos};
+
+	snprintf(r.scope, sizeof(r.scope), "%s", scope);
+	snprintf(r.direction, sizeof(r.direction), "in");
+	snprintf(r.action, sizeof(r.action), "accept");
+	snprintf(r.comment, sizeof(r.comment), "%s", comment);
+	return r;
+}
+
+/* The comments of @scope's rules in order, joined. */
+static void order(struct statedb *db, const char *scope, char *buf,
+		  size_t len)
+{
+	struct statedb_fw_rule *rs;
+	unsigned n;
+	size_t off = 0;
+
+	OK(statedb_fw_rule_list(db, scope, &rs, &n, &e_));
+	buf[0] = '\0';
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(rs[i].pos, i);
+		off += (size_t)snprintf(buf + off, len - off, "%s", rs[i].comment);
+	}
+	free(rs);
+}
+
+static void test_firewall(void **state)
+{
+	struct fixture *f = *state;
+	struct statedb_fw_rule r;
+	struct statedb_fw_options o;
+	struct statedb_fw_group g = {.name = "web"};
+	struct statedb_fw_ipset set = {.name = "admins",
+				       .entries = "10.0.0.0/8"};
+	int64_t id_a, id_b, id_c;
+	char buf[64];
+
+	OK(statedb_fw_options_get(f->db[0], "vm/100", &o, &e_));
+	assert_false(o.enabled);
+	assert_string_equal(o.policy_in, "drop");
+	snprintf(o.scope, sizeof(o.scope), "vm/100");
+	FAILS(-EINVAL, "no VM '100'", statedb_fw_options_set(f->db[0], &o, &e_));
+	snprintf(o.scope, sizeof(o.scope), "cluster");
+	snprintf(o.policy_in, sizeof(o.policy_in), "maybe");
+	FAILS(-EINVAL, "policy_in", statedb_fw_options_set(f->db[0], &o, &e_));
+	snprintf(o.policy_in, sizeof(o.policy_in), "drop");
+	o.enabled = true;
+	OK(statedb_fw_options_set(f->db[0], &o, &e_));
+	OK(statedb_fw_options_get(f->db[1], "cluster", &o, &e_));
+	assert_true(o.enabled);
+
+	/* positions: append, insert in front, move, delete */
+	r = fw_rule("cluster", "a", -1);
+	OK(statedb_fw_rule_add(f->db[0], &r, &id_a, &e_));
+	r = fw_rule("cluster", "b", -1);
+	OK(statedb_fw_rule_add(f->db[1], &r, &id_b, &e_));
+	r = fw_rule("cluster", "c", 0);
+	OK(statedb_fw_rule_add(f->db[0], &r, &id_c, &e_));
+	order(f->db[0], "cluster", buf, sizeof(buf));
+	assert_string_equal(buf, "cab");
+	r = fw_rule("cluster", "c", 2);
+	OK(statedb_fw_rule_update(f->db[0], id_c, &r, &e_));
+	order(f->db[0], "cluster", buf, sizeof(buf));
+	assert_string_equal(buf, "abc");
+	OK(statedb_fw_rule_delete(f->db[0], id_a, &e_));
+	order(f->db[0], "cluster", buf, sizeof(buf));
+	assert_string_equal(buf, "bc");
+	FAILS(-ENOENT, "no firewall rule", statedb_fw_rule_delete(f->db[0], id_a, &e_));
+
+	/* references must exist, and what is referred to stays */
+	r = fw_rule("vm/100", "x", -1);
+	FAILS(-EINVAL, "no VM '100'", statedb_fw_rule_add(f->db[0], &r, NULL, &e_));
+	r = fw_rule("node/n1", "x", -1);
+	snprintf(r.action, sizeof(r.action), "group");
+	snprintf(r.group, sizeof(r.group), "web");
+	FAILS(-EINVAL, "no security group 'web'",
+	      statedb_fw_rule_add(f->db[0], &r, NULL, &e_));
+	OK(statedb_fw_group_create(f->db[0], &g, &e_));
+	FAILS(-EEXIST, "already exists", statedb_fw_group_create(f->db[1], &g, &e_));
+	OK(statedb_fw_rule_add(f->db[0], &r, NULL, &e_));
+	FAILS(-EBUSY, "used by a rule of node/n1",
+	      statedb_fw_group_delete(f->db[0], "web", &e_));
+	r = fw_rule("group/web", "in-group", -1);
+	snprintf(r.src, sizeof(r.src), "10.1.0.0/16,@admins");
+	FAILS(-EINVAL, "no IP set 'admins'",
+	      statedb_fw_rule_add(f->db[0], &r, NULL, &e_));
+	OK(statedb_fw_ipset_put(f->db[0], &set, &e_));
+	OK(statedb_fw_rule_add(f->db[0], &r, NULL, &e_));
+	snprintf(r.dst, sizeof(r.dst), "@vnet:nope");
+	FAILS(-EINVAL, "no vnet 'nope'", statedb_fw_rule_add(f->db[0], &r, NULL, &e_));
+	FAILS(-EBUSY, "used by rule",
+	      statedb_fw_ipset_delete(f->db[1], "admins", &e_));
+	snprintf(set.name, sizeof(set.name), "nodes");
+	FAILS(-EINVAL, "not an IP set name", statedb_fw_ipset_put(f->db[0], &set, &e_));
+	r = fw_rule("group/web", "nested", -1);
+	snprintf(r.action, sizeof(r.action), "group");
+	snprintf(r.group, sizeof(r.group), "web");
+	FAILS(-EINVAL, "cannot refer to another group",
+	      statedb_fw_rule_add(f->db[0], &r, NULL, &e_));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -543,6 +647,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_vm_nics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_firewall, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
