@@ -34,6 +34,7 @@ struct agent_config {
 	char images_dir[1024]; /* "" = DATA_DIR/images */
 	char accel[8];	       /* auto, kvm, tcg */
 	char watchdog[256];    /* watchdog device, "" = none */
+	bool no_net;	       /* apply no vnets or firewall to this host */
 	int verbose;
 	bool check_only;
 };
@@ -73,6 +74,7 @@ struct agent {
 	struct vmexec *vmx; /* NULL until the cluster services run */
 	struct agent_ha *ha; /* NULL until the cluster services run */
 	struct storx *stx;  /* storage executor (agent/storage.c) */
+	struct netexec *netx; /* network executor, NULL until then too */
 	uv_timer_t tick;
 	bool tick_busy;
 	uv_work_t tick_work;
@@ -301,6 +303,8 @@ void h_ha_rule_patch(struct agent *a, struct api_req *req,
 		     struct api_resp *resp);
 void h_ha_rule_delete(struct agent *a, struct api_req *req,
 		      struct api_resp *resp);
+/* /network/...: zones, vnets, subnets, IPAM, firewall (netapi.c). */
+void h_network(struct agent *a, struct api_req *req, struct api_resp *resp);
 
 /* Records an event; failures are logged, never fatal. */
 void agent_event(struct agent *a, const char *kind, const char *subject,

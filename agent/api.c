@@ -106,6 +106,17 @@ static const struct route routes[] = {
 	{"GET", "/storage/pools/*/volumes/*", h_volume_get, 0},
 	{"DELETE", "/storage/pools/*/volumes/*", h_volume_delete, 0},
 	{"POST", "/storage/pools/*/volumes/*/resize", h_volume_resize, 0},
+	{"GET", "/network/*", h_network, 0},
+	{"POST", "/network/*", h_network, 0},
+	{"GET", "/network/*/*", h_network, 0},
+	{"POST", "/network/*/*", h_network, 0},
+	{"PATCH", "/network/*/*", h_network, 0},
+	{"PUT", "/network/*/*", h_network, 0},
+	{"DELETE", "/network/*/*", h_network, 0},
+	{"GET", "/network/firewall/*/*", h_network, 0},
+	{"PATCH", "/network/firewall/*/*", h_network, 0},
+	{"PUT", "/network/firewall/*/*", h_network, 0},
+	{"DELETE", "/network/firewall/*/*", h_network, 0},
 };
 
 struct agent_api {
@@ -161,6 +172,7 @@ static void api_status_of(int code, int *status, const char **name)
 		break;
 	case -EEXIST:
 	case -EBUSY:
+	case -ENOSPC:
 	case HX_ENOTINIT:
 	case HX_ESCHEMA:
 		*status = 409, *name = "conflict";

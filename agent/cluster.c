@@ -27,6 +27,7 @@
 
 #include "agent/agent.h"
 #include "agent/ha.h"
+#include "agent/net.h"
 #include "agent/storage.h"
 #include "agent/vm.h"
 #include "agent/msg.h"
@@ -199,6 +200,8 @@ int agent_cluster_start(struct agent *a, struct hx_err *err)
 		return r;
 	trust_from_identity(a);
 	if ((r = vms_start(a, err)) < 0)
+		return r;
+	if (!a->cfg.no_net && (r = netexec_start(a, &a->netx, err)) < 0)
 		return r;
 	if ((r = agent_ha_start(a, err)) < 0)
 		return r;

@@ -55,6 +55,8 @@ static const struct opt_def opt_defs[] = {
 	{"watchdog", 'W', OPT_STR, OFF(watchdog), SZ(watchdog), NULL, 0, 0,
 	 "watchdog device fed while this node holds its HA lease "
 	 "(/dev/watchdog; default none)"},
+	{"no-net", 'X', OPT_FLAG, OFF(no_net), 0, NULL, 0, 0,
+	 "serve the network API but apply no vnets or firewall here"},
 	{"verbose", 'v', OPT_COUNT, OFF(verbose), 0, NULL, 0, 0,
 	 "more logging (repeat for debug)"},
 	{"check", 'n', OPT_FLAG, OFF(check_only), 0, NULL, 0, 0,

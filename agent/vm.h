@@ -26,8 +26,11 @@ struct vm_disk {
 
 struct vm_nic {
 	char model[16];	 /* virtio, e1000, rtl8139 */
-	char bridge[16]; /* IFNAMSIZ */
+	char bridge[16]; /* IFNAMSIZ; a vnet's is derived (net_bridge_name) */
 	char mac[18];
+	char vnet[16];	 /* "" for a NIC on a host bridge */
+	char ip4[48];	 /* vnet NICs: "auto", "none" or a static address */
+	char ip6[48];
 };
 
 /* A validated, normalized VM configuration (every default filled in). */

@@ -95,6 +95,23 @@ static bool executor_ready(struct agent *a, struct api_resp *resp)
 	return false;
 }
 
+/* A NIC's vnet must exist (its bridge follows on every node). */
+static bool vnet_check(struct agent *a, const struct vm_config *c, unsigned i,
+		       struct api_resp *resp)
+{
+	struct statedb_vnet v;
+	struct hx_err err = {0};
+
+	if (statedb_vnet_get(a->db, c->nics[i].vnet, &v, &err) == 0)
+		return true;
+	if (err.code == -ENOENT)
+		api_error(resp, -EINVAL, "nics[%u].vnet: no vnet '%s'", i,
+			  c->nics[i].vnet);
+	else
+		api_error_from(resp, &err);
+	return false;
+}
+
 /* Node-local checks: bridges, and files given by absolute path. */
 static bool local_check(struct agent *a, const struct vm_config *c,
 			struct api_resp *resp)
@@ -104,6 +121,11 @@ static bool local_check(struct agent *a, const struct vm_config *c,
 	for (unsigned i = 0; i < c->nnics; i++) {
 		char path[64];
 
+		if (c->nics[i].vnet[0] != '\0') {
+			if (!vnet_check(a, c, i, resp))
+				return false;
+			continue;
+		}
 		snprintf(path, sizeof(path), "/sys/class/net/%s/bridge",
 			 c->nics[i].bridge);
 		if (stat(path, &st) < 0) {
@@ -145,9 +167,34 @@ static bool local_check(struct agent *a, const struct vm_config *c,
 }
 
 /* The write-side view of @c (and @pending, NULL for none). */
+/* The vnet NICs of @c and @pending (not already in @nets) into @nets. */
+static unsigned nets_of(const struct vm_config *c,
+			const struct vm_config *pending,
+			struct statedb_nic_net *nets)
+{
+	const struct vm_config *both[] = {c, pending};
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < 2 && both[k] != NULL; k++)
+		for (unsigned i = 0; i < both[k]->nnics; i++) {
+			const struct vm_nic *nic = &both[k]->nics[i];
+			bool dup = false;
+
+			for (unsigned j = 0; j < n; j++)
+				dup = dup || strcmp(nets[j].mac, nic->mac) == 0;
+			if (dup || nic->vnet[0] == '\0')
+				continue;
+			nets[n++] = (struct statedb_nic_net){
+				.mac = nic->mac, .vnet = nic->vnet,
+				.ip4 = nic->ip4, .ip6 = nic->ip6};
+		}
+	return n;
+}
+
 static int spec_of(const struct vm_config *c, const struct vm_config *pending,
 		   struct statedb_vm_spec *s, char *tags, size_t tags_len,
-		   const char **macs, char **ret_config, char **ret_pending)
+		   const char **macs, struct statedb_nic_net *nets,
+		   char **ret_config, char **ret_pending)
 {
 	unsigned n = 0;
 
@@ -178,6 +225,8 @@ static int spec_of(const struct vm_config *c, const struct vm_config *pending,
 		.pending = *ret_pending,
 		.macs = macs,
 		.nmacs = n,
+		.nets = nets,
+		.nnets = nets_of(c, pending, nets),
 	};
 	return 0;
 }
@@ -262,6 +311,7 @@ static void create_here(struct agent *a, struct api_req *req,
 	struct vm_config *c = calloc(1, sizeof(*c));
 	struct vmexec_req x = {.op = VMOP_CREATE, .start = start};
 	const char *macs[VM_MAX_NICS];
+	struct statedb_nic_net nets[VM_MAX_NICS];
 	struct statedb_vm_spec spec;
 	struct hx_err err = {0};
 	char tags[1100], *config = NULL, *pending = NULL;
@@ -284,8 +334,8 @@ static void create_here(struct agent *a, struct api_req *req,
 			goto out_checked;
 		free(config);
 		free(pending);
-		if (spec_of(c, NULL, &spec, tags, sizeof(tags), macs, &config,
-			    &pending) < 0) {
+		if (spec_of(c, NULL, &spec, tags, sizeof(tags), macs, nets,
+			    &config, &pending) < 0) {
 			hx_err_set(&err, -ENOMEM, "out of memory");
 			break;
 		}
@@ -438,6 +488,7 @@ void h_vm_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 {
 	struct vm_config *cur = NULL, *next = NULL;
 	const char *macs[2 * VM_MAX_NICS], *digest;
+	struct statedb_nic_net nets[2 * VM_MAX_NICS];
 	char digest_buf[80];
 	struct statedb_vm_spec spec;
 	struct statedb_vm vm;
@@ -504,12 +555,12 @@ void h_vm_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 		       sizeof(cur->description));
 		cur->onboot = next->onboot;
 		memcpy(cur->restart, next->restart, sizeof(cur->restart));
-		if (spec_of(cur, next, &spec, tags, sizeof(tags), macs, &config,
-			    &pending) < 0) {
+		if (spec_of(cur, next, &spec, tags, sizeof(tags), macs, nets,
+			    &config, &pending) < 0) {
 			api_error(resp, -ENOMEM, "out of memory");
 			goto out;
 		}
-	} else if (spec_of(next, NULL, &spec, tags, sizeof(tags), macs,
+	} else if (spec_of(next, NULL, &spec, tags, sizeof(tags), macs, nets,
 			   &config, &pending) < 0) {
 		api_error(resp, -ENOMEM, "out of memory");
 		goto out;

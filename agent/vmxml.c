@@ -16,6 +16,7 @@
 
 #include "agent/vm.h"
 #include "lib/lib.h"
+#include "net/net.h"
 
 struct xbuf {
 	char *s;
@@ -338,14 +339,16 @@ int vmxml_render(const struct vm_config *c, const struct vm_paths *p,
 		return r;
 	}
 	for (unsigned i = 0; i < c->nnics; i++) {
-		char dev[8];
+		char dev[8], tap[NET_IFNAMSIZ];
 
 		xadd(&b, "    <interface type='bridge'>\n"
 			 "      <source bridge='");
 		xesc(&b, c->nics[i].bridge);
-		xadd(&b, "'/>\n      <mac address='%s'/>\n"
+		net_tap_name(c->vmid, i, tap);
+		xadd(&b, "'/>\n      <target dev='%s'/>\n"
+			 "      <mac address='%s'/>\n"
 			 "      <model type='%s'/>\n",
-		     c->nics[i].mac, c->nics[i].model);
+		     tap, c->nics[i].mac, c->nics[i].model);
 		snprintf(dev, sizeof(dev), "net%u", i % 100);
 		boot_elem(&b, c, dev);
 		xadd(&b, "      <alias name='ua-net%u'/>\n    </interface>\n", i);

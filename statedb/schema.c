@@ -191,8 +191,85 @@ static const char *const migration_5[] = {
 	NULL,
 };
 
+/* 6: networking (issue 7): SDN zones, vnets, subnets, IPAM allocations
+ * and the distributed firewall. Every write to these tables also bumps
+ * meta.net_generation, which the nodes' network reconcilers poll. Address
+ * uniqueness is enforced twice: allocations run inside the writer's one
+ * transaction, and net_ips.ip is the primary key (canonical text). */
+static const char *const migration_6[] = {
+	"CREATE TABLE net_zones ("
+	" name TEXT PRIMARY KEY,"
+	" type TEXT NOT NULL,"
+	" mtu INTEGER NOT NULL,"
+	" asn INTEGER NOT NULL DEFAULT 0,"
+	" created_ms INTEGER NOT NULL)",
+	"CREATE TABLE net_vnets ("
+	" name TEXT PRIMARY KEY,"
+	" zone TEXT NOT NULL,"
+	" vni INTEGER UNIQUE,"
+	" description TEXT NOT NULL DEFAULT '',"
+	" created_ms INTEGER NOT NULL)",
+	"CREATE TABLE net_subnets ("
+	" cidr TEXT PRIMARY KEY,"
+	" vnet TEXT NOT NULL,"
+	" family INTEGER NOT NULL,"
+	" gateway TEXT NOT NULL DEFAULT '',"
+	" dns TEXT NOT NULL DEFAULT '',"
+	" dhcp_start TEXT NOT NULL DEFAULT '',"
+	" dhcp_end TEXT NOT NULL DEFAULT '',"
+	" created_ms INTEGER NOT NULL)",
+	"CREATE INDEX net_subnets_vnet ON net_subnets (vnet)",
+	"CREATE TABLE net_ips ("
+	" ip TEXT PRIMARY KEY,"
+	" subnet TEXT NOT NULL,"
+	" vnet TEXT NOT NULL,"
+	" family INTEGER NOT NULL,"
+	" idx INTEGER,"
+	" kind TEXT NOT NULL,"
+	" vmid INTEGER,"
+	" mac TEXT NOT NULL DEFAULT '',"
+	" hostname TEXT NOT NULL DEFAULT '',"
+	" created_ms INTEGER NOT NULL,"
+	" UNIQUE (subnet, idx))",
+	"CREATE INDEX net_ips_vmid ON net_ips (vmid)",
+	"CREATE INDEX net_ips_mac ON net_ips (mac)",
+	"CREATE TABLE net_fw_options ("
+	" scope TEXT PRIMARY KEY,"
+	" enabled INTEGER NOT NULL,"
+	" policy_in TEXT NOT NULL,"
+	" policy_out TEXT NOT NULL,"
+	" log INTEGER NOT NULL DEFAULT 0)",
+	"CREATE TABLE net_fw_groups ("
+	" name TEXT PRIMARY KEY,"
+	" comment TEXT NOT NULL DEFAULT '')",
+	"CREATE TABLE net_fw_ipsets ("
+	" name TEXT PRIMARY KEY,"
+	" entries TEXT NOT NULL DEFAULT '',"
+	" comment TEXT NOT NULL DEFAULT '')",
+	"CREATE TABLE net_fw_rules ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" scope TEXT NOT NULL,"
+	" pos INTEGER NOT NULL,"
+	" enabled INTEGER NOT NULL DEFAULT 1,"
+	" direction TEXT NOT NULL,"
+	" action TEXT NOT NULL,"
+	" macro TEXT NOT NULL DEFAULT '',"
+	" proto TEXT NOT NULL DEFAULT '',"
+	" sport TEXT NOT NULL DEFAULT '',"
+	" dport TEXT NOT NULL DEFAULT '',"
+	" src TEXT NOT NULL DEFAULT '',"
+	" dst TEXT NOT NULL DEFAULT '',"
+	" grp TEXT NOT NULL DEFAULT '',"
+	" log INTEGER NOT NULL DEFAULT 0,"
+	" comment TEXT NOT NULL DEFAULT '')",
+	"CREATE INDEX net_fw_rules_scope ON net_fw_rules (scope, pos)",
+	"INSERT INTO meta (key, value) VALUES ('net_generation', '0')",
+	NULL,
+};
+
 static const char *const *const migrations[] = {
-	migration_1, migration_2, migration_3, migration_4, migration_5};
+	migration_1, migration_2, migration_3, migration_4, migration_5,
+	migration_6};
 
 /* 0 when the meta table does not exist yet. */
 static int schema_read(struct db_tx *tx, int *ret_version, struct hx_err *err)

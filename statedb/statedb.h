@@ -32,7 +32,7 @@ struct hx_err;
  */
 
 /* Newest schema version this build knows. */
-#define STATEDB_SCHEMA_VERSION 5
+#define STATEDB_SCHEMA_VERSION 6
 
 /* Connects a stream socket to the dqlite node at @address. */
 typedef int (*statedb_dial_fn)(void *data, const char *address,
@@ -240,6 +240,15 @@ struct statedb_vm {
 void statedb_vm_clear(struct statedb_vm *vm);
 void statedb_vm_list_free(struct statedb_vm *vms, unsigned n);
 
+/* A VM NIC on a vnet: @ip4/@ip6 are "auto" (an address if the vnet has a
+ * subnet of that family), "none", or a static address. */
+struct statedb_nic_net {
+	const char *mac;
+	const char *vnet;
+	const char *ip4;
+	const char *ip6;
+};
+
 /* What a create or a configuration change writes. @macs are the NIC MACs of
  * config and pending together; they must be unique in the cluster. */
 struct statedb_vm_spec {
@@ -251,10 +260,15 @@ struct statedb_vm_spec {
 	const char *pending; /* NULL: none */
 	const char *const *macs;
 	unsigned nmacs;
+	/* NICs on vnets: their addresses are allocated (and the VM's others
+	 * released) in the same transaction; hostname is the VM's name. */
+	const struct statedb_nic_net *nets;
+	unsigned nnets;
 };
 
 /* Inserts VM @vmid on @node with lock "create", desired @desired.
- * -EEXIST (VMID, name or a MAC taken), -ENOENT (unknown node). */
+ * -EEXIST (VMID, name, a MAC or a static address taken), -ENOENT (unknown
+ * node or vnet), -ENOSPC (a vnet's pool is exhausted). */
 int statedb_vm_create(struct statedb *db, int64_t vmid, const char *node,
 		      const struct statedb_vm_spec *spec, const char *desired,
 		      struct hx_err *err);
@@ -296,7 +310,7 @@ int statedb_vm_apply_pending(struct statedb *db, int64_t vmid,
 /* Reassigns the VM from @from to @to (migration), releasing @held lock. */
 int statedb_vm_move(struct statedb *db, int64_t vmid, const char *from,
 		    const char *to, const char *held, struct hx_err *err);
-/* Deletes the VM and its MACs. */
+/* Deletes the VM, its MACs, addresses and firewall rules. */
 int statedb_vm_delete(struct statedb *db, int64_t vmid, struct hx_err *err);
 
 /* ---- high availability (ha.c) ---- */
@@ -575,6 +589,222 @@ int statedb_snapshot_set_current(struct statedb *db, int64_t vmid,
  * if @name was. -ENOENT. */
 int statedb_snapshot_remove(struct statedb *db, int64_t vmid,
 			    const char *name, struct hx_err *err);
+
+/* ---- networking: zones, vnets, subnets, IPAM (net.c, ipam.c) ---- */
+
+/*
+ * Names of zones and vnets are 1 to 8 characters of [a-z0-9], starting
+ * with a letter: they become parts of interface names on every node.
+ * Every invalid value is -EINVAL with a message naming the field;
+ * references to missing objects are -ENOENT, objects still in use -EBUSY.
+ */
+#define STATEDB_NET_NAME_MAX 8
+#define STATEDB_VNI_MAX 16777215
+
+struct statedb_zone {
+	char name[16];
+	char type[8]; /* simple, vxlan, evpn */
+	int mtu;      /* 0 on create: 1500 (simple) or 1450 (overlays) */
+	int64_t asn;  /* evpn: BGP AS number (0 on create: 65000) */
+};
+
+struct statedb_vnet {
+	char name[16];
+	char zone[16];
+	int64_t vni;	   /* 1..STATEDB_VNI_MAX; 0 in simple zones */
+	char description[128];
+	char zone_type[8]; /* of its zone, on reads */
+	int mtu;	   /* of its zone, on reads */
+};
+
+struct statedb_subnet {
+	char cidr[64];	     /* canonical "10.1.0.0/24", "fd00:1::/64" */
+	char vnet[16];
+	int family;	     /* 4 or 6, on reads */
+	char gateway[48];    /* "" for none; reserved in IPAM */
+	char dns[256];	     /* space-separated addresses */
+	char dhcp_start[48]; /* "" for no DHCP range */
+	char dhcp_end[48];
+};
+
+struct statedb_ip {
+	char ip[48];
+	char subnet[64];
+	char vnet[16];
+	int family;
+	char kind[8]; /* static, auto, gateway */
+	int64_t vmid; /* 0: not a VM's */
+	char mac[18];
+	char hostname[64];
+	int64_t created_ms;
+};
+
+/* One IPAM request. Without @ip the lowest free address of the subnet's
+ * pool is taken (its DHCP range, else every host address). With @mac the
+ * request is idempotent: a MAC that already holds an address in the
+ * chosen subnet gets that one back (*ret_created false), unless a
+ * different static @ip was asked for (-EEXIST). */
+struct statedb_ip_req {
+	const char *vnet;
+	const char *subnet;   /* NULL: the vnet's subnets of @family in order */
+	int family;	      /* 0: of @ip, else 4 */
+	const char *ip;	      /* NULL: automatic */
+	const char *mac;      /* NULL or "" */
+	const char *hostname; /* NULL or "" */
+	int64_t vmid;	      /* 0: none */
+};
+
+int statedb_zone_create(struct statedb *db, const struct statedb_zone *z,
+			struct hx_err *err);
+int statedb_zone_delete(struct statedb *db, const char *name,
+			struct hx_err *err);
+int statedb_zone_list(struct statedb *db, struct statedb_zone **ret,
+		      unsigned *ret_n, struct hx_err *err);
+int statedb_zone_get(struct statedb *db, const char *name,
+		     struct statedb_zone *ret, struct hx_err *err);
+
+int statedb_vnet_create(struct statedb *db, const struct statedb_vnet *v,
+			struct hx_err *err);
+/* -EBUSY while it has subnets or a VM NIC names it. */
+int statedb_vnet_delete(struct statedb *db, const char *name,
+			struct hx_err *err);
+int statedb_vnet_list(struct statedb *db, struct statedb_vnet **ret,
+		      unsigned *ret_n, struct hx_err *err);
+int statedb_vnet_get(struct statedb *db, const char *name,
+		     struct statedb_vnet *ret, struct hx_err *err);
+
+/* Refuses a CIDR that overlaps any existing subnet (-EEXIST), a gateway
+ * or DHCP range outside it (-EINVAL). The gateway is reserved. */
+int statedb_subnet_create(struct statedb *db, const struct statedb_subnet *s,
+			  struct hx_err *err);
+/* -EBUSY while addresses other than the gateway are allocated in it. */
+int statedb_subnet_delete(struct statedb *db, const char *cidr,
+			  struct hx_err *err);
+/* Ordered by vnet, then family, then CIDR; @vnet NULL for all. */
+int statedb_subnet_list(struct statedb *db, const char *vnet,
+			struct statedb_subnet **ret, unsigned *ret_n,
+			struct hx_err *err);
+int statedb_subnet_get(struct statedb *db, const char *cidr,
+		       struct statedb_subnet *ret, struct hx_err *err);
+
+/* Allocates an address (see struct statedb_ip_req), in one write
+ * transaction: concurrent requests through any nodes never get the same
+ * address. -ENOSPC when the pool is exhausted. */
+int statedb_ip_allocate(struct statedb *db, const struct statedb_ip_req *q,
+			struct statedb_ip *ret, bool *ret_created,
+			struct hx_err *err);
+/* Releases @ip (not a gateway: delete the subnet). */
+int statedb_ip_release(struct statedb *db, const char *ip,
+		       struct hx_err *err);
+/* Ordered by vnet, family, address; @vnet NULL and @vmid 0 for all. */
+int statedb_ip_list(struct statedb *db, const char *vnet, int64_t vmid,
+		    struct statedb_ip **ret, unsigned *ret_n,
+		    struct hx_err *err);
+/* A digest of everything the network reconcilers render from (network
+ * tables, VM placement and versions, node addresses): it changes whenever
+ * any of them does. */
+int statedb_net_fingerprint(struct statedb *db, char ret[33],
+			    struct hx_err *err);
+
+/* ---- firewall (firewall.c) ---- */
+
+/*
+ * Scopes: "cluster", "node/NAME", "vm/VMID" and, for rules only,
+ * "group/NAME" (a security group). Names of groups and IP sets are 1 to
+ * 15 characters of a-z, 0-9 and '-', starting with a letter. Field syntax
+ * is net/'s to check (net_fw_rule_check); statedb checks that what a rule
+ * or option names exists, in the transaction that stores it.
+ */
+#define STATEDB_FW_NAME_MAX 15
+
+struct statedb_fw_options {
+	char scope[80];
+	bool enabled;
+	char policy_in[8];  /* accept, drop, reject; "" for node: inherit */
+	char policy_out[8];
+	bool log;	    /* log what the policy drops or rejects */
+};
+
+struct statedb_fw_rule {
+	int64_t id;
+	char scope[80];
+	int64_t pos;	    /* order in the scope, from 0 */
+	bool enabled;
+	char direction[4];  /* in, out; "" for a group reference */
+	char action[8];	    /* accept, drop, reject, group */
+	char group[16];	    /* action group: the security group */
+	char macro[16];
+	char proto[8];	    /* "", tcp, udp, sctp, icmp, icmpv6 */
+	char sport[64];	    /* "22,80,8000-8080" */
+	char dport[64];
+	char src[512];	    /* "10.0.0.0/8,fd00::1,@set,@vnet:web,@nodes" */
+	char dst[512];
+	bool log;
+	char comment[128];
+};
+
+struct statedb_fw_group {
+	char name[16];
+	char comment[128];
+};
+
+struct statedb_fw_ipset {
+	char name[16];
+	char entries[4096]; /* canonical CIDRs, space-separated */
+	char comment[128];
+};
+
+/* The defaults of @scope's options: cluster disabled with accept/accept,
+ * node enabled inheriting the cluster's policies, VM disabled with
+ * drop/accept. */
+void statedb_fw_options_default(const char *scope,
+				struct statedb_fw_options *ret);
+/* Stored options of @scope, or its defaults. */
+int statedb_fw_options_get(struct statedb *db, const char *scope,
+			   struct statedb_fw_options *ret, struct hx_err *err);
+/* -ENOENT if the node or VM of the scope does not exist. */
+int statedb_fw_options_set(struct statedb *db,
+			   const struct statedb_fw_options *o,
+			   struct hx_err *err);
+/* Every stored options row, ordered by scope. */
+int statedb_fw_options_list(struct statedb *db,
+			    struct statedb_fw_options **ret, unsigned *ret_n,
+			    struct hx_err *err);
+
+/* Adds @r at r->pos (< 0: at the end; others move down). -EINVAL when
+ * the scope, a group or an IP set it names does not exist. */
+int statedb_fw_rule_add(struct statedb *db, const struct statedb_fw_rule *r,
+			int64_t *ret_id, struct hx_err *err);
+/* Replaces rule @id's fields (not its scope); r->pos < 0 keeps its
+ * place. */
+int statedb_fw_rule_update(struct statedb *db, int64_t id,
+			   const struct statedb_fw_rule *r, struct hx_err *err);
+int statedb_fw_rule_delete(struct statedb *db, int64_t id,
+			   struct hx_err *err);
+int statedb_fw_rule_get(struct statedb *db, int64_t id,
+			struct statedb_fw_rule *ret, struct hx_err *err);
+/* Ordered by scope, then position; @scope NULL for all. */
+int statedb_fw_rule_list(struct statedb *db, const char *scope,
+			 struct statedb_fw_rule **ret, unsigned *ret_n,
+			 struct hx_err *err);
+
+int statedb_fw_group_create(struct statedb *db,
+			    const struct statedb_fw_group *g,
+			    struct hx_err *err);
+/* -EBUSY while a rule refers to it; its own rules go with it. */
+int statedb_fw_group_delete(struct statedb *db, const char *name,
+			    struct hx_err *err);
+int statedb_fw_group_list(struct statedb *db, struct statedb_fw_group **ret,
+			  unsigned *ret_n, struct hx_err *err);
+
+/* Creates or replaces an IP set (entries already canonical). */
+int statedb_fw_ipset_put(struct statedb *db, const struct statedb_fw_ipset *s,
+			 struct hx_err *err);
+/* -EBUSY while a rule refers to it. */
+int statedb_fw_ipset_delete(struct statedb *db, const char *name,
+			    struct hx_err *err);
+int statedb_fw_ipset_list(struct statedb *db, struct statedb_fw_ipset **ret,
+			  unsigned *ret_n, struct hx_err *err);
 
 /* ---- raft membership (through the leader) ---- */
 

@@ -224,9 +224,9 @@ static int vm_create_fn(struct db_tx *tx, void *data, struct hx_err *err)
 		    "config, pending, desired, created_ms, state_ms, lock) "
 		    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?10, 'create')",
 		    p, HX_ARRAY_SIZE(p), NULL, NULL, err);
-	if (r < 0)
+	if (r < 0 || (r = macs_write(tx, q->vmid, s, err)) < 0)
 		return r;
-	return macs_write(tx, q->vmid, s, err);
+	return db_ip_vm_sync(tx, q->vmid, s->name, s->nets, s->nnets, err);
 }
 
 int statedb_vm_create(struct statedb *db, int64_t vmid, const char *node,
@@ -397,9 +397,9 @@ static int vm_update_fn(struct db_tx *tx, void *data, struct hx_err *err)
 		    "config = ?, pending = ?, version = version + 1 "
 		    "WHERE vmid = ?",
 		    p, HX_ARRAY_SIZE(p), NULL, NULL, err);
-	if (r < 0)
+	if (r < 0 || (r = macs_write(tx, q->vmid, s, err)) < 0)
 		return r;
-	return macs_write(tx, q->vmid, s, err);
+	return db_ip_vm_sync(tx, q->vmid, s->name, s->nets, s->nnets, err);
 }
 
 int statedb_vm_update(struct statedb *db, int64_t vmid,
@@ -558,14 +558,13 @@ static int vm_delete_fn(struct db_tx *tx, void *data, struct hx_err *err)
 		    err);
 	if (r < 0)
 		return r;
-	return db_exec(tx, "DELETE FROM ha_resources WHERE vmid = ?", p, 1,
-		       NULL, NULL, err);
-	r = db_exec(tx, "DELETE FROM vm_snapshots WHERE vmid = ?", p, 1, NULL,
+	r = db_exec(tx, "DELETE FROM ha_resources WHERE vmid = ?", p, 1, NULL,
 		    NULL, err);
 	if (r < 0)
 		return r;
-	return db_exec(tx, "DELETE FROM vm_macs WHERE vmid = ?", p, 1, NULL,
-		       NULL, err);
+	r = db_exec(tx, "DELETE FROM vm_snapshots WHERE vmid = ?", p, 1, NULL,
+		    NULL, err);
+	return r < 0 ? r : db_net_vm_forget(tx, *vmid, err);
 }
 
 int statedb_vm_delete(struct statedb *db, int64_t vmid, struct hx_err *err)

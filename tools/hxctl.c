@@ -316,6 +316,7 @@ static const struct ctl_command ctl_commands[] = {
 	 "POOL:NAME --size SIZE [--node NODE]", "grow a volume",
 	 "SIZE is the new total size; volumes only grow. A running VM's\n"
 	 "disk grows online."},
+#include "tools/hxctl-net.inc"
 };
 
 /* Prints "PREFIX hxctl [OPTIONS] WORDS USAGE". */

@@ -1,0 +1,122 @@
+/* net: host networking: interface names, nftables rulesets, bridges. */
+#ifndef HX_NET_NET_H
+#define HX_NET_NET_H
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "statedb/statedb.h"
+
+struct hx_err;
+
+/*
+ * DESIGN: net/ renders what a node's network should look like from plain
+ * values (statedb's types) and applies it: the firewall as one nftables
+ * ruleset text applied in one libnftables transaction, bridges, VXLAN
+ * devices, FDB entries and tap ports through libnl. Rendering is pure and
+ * deterministic (the same inputs give the same bytes, golden-tested);
+ * only the apply functions touch the kernel. Nothing here reads statedb
+ * or logs above DEBUG: agent/ gathers the inputs, decides and logs.
+ *
+ * Interface names are derived, never stored, so that every node agrees:
+ * vnet V (at most 8 characters) has bridge "hxb-V" and, in overlay zones,
+ * VXLAN device "hxv-V"; NIC I of VM N is tap "hxtNnI" (at most 15
+ * characters for VMIDs up to 999999999 and 16 NICs). Only interfaces with
+ * these prefixes are ever created or removed.
+ */
+#define NET_BRIDGE_PREFIX "hxb-"
+#define NET_VXLAN_PREFIX "hxv-"
+#define NET_TAP_PREFIX "hxt"
+#define NET_IFNAMSIZ 16
+
+static inline void net_bridge_name(const char *vnet, char buf[NET_IFNAMSIZ])
+{
+	snprintf(buf, NET_IFNAMSIZ, NET_BRIDGE_PREFIX "%.11s", vnet);
+}
+
+static inline void net_vxlan_name(const char *vnet, char buf[NET_IFNAMSIZ])
+{
+	snprintf(buf, NET_IFNAMSIZ, NET_VXLAN_PREFIX "%.11s", vnet);
+}
+
+static inline void net_tap_name(int64_t vmid, unsigned nic,
+				char buf[NET_IFNAMSIZ])
+{
+	snprintf(buf, NET_IFNAMSIZ, NET_TAP_PREFIX "%" PRId64 "n%u", vmid,
+		 nic % 100);
+}
+
+/* ---- firewall (firewall.c: pure; nft.c: apply) ---- */
+
+/*
+ * Checks the fields of @r (not its scope, nor whether the groups and IP
+ * sets it names exist: statedb does that) and normalizes them in place:
+ * lowercase, ports and address lists comma-separated without spaces,
+ * addresses canonical. -EINVAL naming the field at fault.
+ */
+int net_fw_rule_check(struct statedb_fw_rule *r, struct hx_err *err);
+/* Parses IP set entries (addresses and CIDRs separated by commas or
+ * spaces) into canonical space-separated form in @out. -EINVAL. */
+int net_fw_ipset_parse(const char *in, char *out, size_t len,
+		       struct hx_err *err);
+/* Names of the service macros ("ssh", "http", ...), NULL-terminated. */
+const char *const *net_fw_macros(void);
+
+/* A NIC of a VM on this node. */
+struct net_fw_nic {
+	int64_t vmid;
+	unsigned index;
+	char mac[18];
+	bool filter4;  /* only @ips may be its IPv4 sources */
+	bool filter6;  /* the same for IPv6 (plus its EUI-64 link-local) */
+	char ips[512]; /* its allocations, canonical, space-separated */
+};
+
+/* A VM on this node and its effective firewall options. */
+struct net_fw_vm {
+	int64_t vmid;
+	struct statedb_fw_options opts;
+};
+
+/* Everything a node's ruleset is rendered from; arrays sorted as statedb
+ * lists them (rules by scope and position, VMs and NICs by VMID). */
+struct net_fw_input {
+	const char *node;
+	struct statedb_fw_options cluster; /* effective */
+	struct statedb_fw_options host;	   /* this node's, policies filled */
+	const struct statedb_fw_rule *rules;
+	unsigned nrules;
+	const struct statedb_fw_ipset *ipsets;
+	unsigned nipsets;
+	const struct statedb_ip *ips; /* all allocations: @vnet:NAME sets */
+	unsigned nips;
+	const char *const *node_addrs; /* the cluster's nodes: @nodes */
+	unsigned nnode_addrs;
+	const struct net_fw_vm *vms;
+	unsigned nvms;
+	const struct net_fw_nic *nics;
+	unsigned nnics;
+};
+
+/*
+ * Renders this node's whole ruleset as one nft script: it removes the
+ * tables "inet horcrux" and "bridge horcrux" and creates them anew, so
+ * that applying it replaces the ruleset in one transaction. With the
+ * cluster's firewall disabled only the removal is rendered. The same input
+ * always gives the same bytes. *@ret is malloc'ed, owned by the caller.
+ */
+int net_fw_render(const struct net_fw_input *in, char **ret,
+		  struct hx_err *err);
+
+/*
+ * Applies @script in one libnftables transaction: all of it or, on any
+ * error, nothing (the previous ruleset stays). With @bridged, first makes
+ * bridged IPv4/IPv6 traffic pass the inet hooks (br_netfilter sysctls of
+ * this network namespace). Blocking; -EINVAL with nft's message, -EIO.
+ */
+int net_nft_apply(const char *script, bool bridged, struct hx_err *err);
+
+#endif /* HX_NET_NET_H */
