@@ -503,6 +503,9 @@ int statedb_pool_check(struct statedb_pool *p, struct hx_err *err);
 bool statedb_pool_on_node(const struct statedb_pool *p, const char *node);
 bool statedb_pool_has_content(const struct statedb_pool *p,
 			      const char *content);
+/* Pool names: 1 to STATEDB_POOL_NAME_MAX of [a-z0-9_-], starting with a
+ * letter or digit (storename.c, like the two below: no database). */
+bool statedb_pool_name_ok(const char *name);
 /* Checks a volume name: 1 to STATEDB_VOLUME_NAME_MAX characters of
  * [A-Za-z0-9_.+-], not starting with '.' or '-', without "..", '/', '@',
  * ':' or NUL. -EINVAL with the reason. */
