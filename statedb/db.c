@@ -29,6 +29,7 @@ struct db_conn {
 	struct wire_conn *wire;
 	uint32_t dbid;
 	uint64_t leader; /* id of the node it is connected to */
+	unsigned gen;	 /* db->gen when it was opened */
 };
 
 struct db_op {
@@ -56,6 +57,7 @@ struct statedb {
 	pthread_cond_t finished;
 	struct db_op *head, *tail;
 	bool stopping;
+	unsigned gen;	       /* statedb_reconnect() calls */
 	struct db_conn *wconn; /* writer thread only */
 };
 
@@ -108,6 +110,9 @@ static int conn_open(struct statedb *db, struct db_conn **ret,
 		goto out;
 	}
 	c->leader = leader;
+	pthread_mutex_lock(&db->lock);
+	c->gen = db->gen;
+	pthread_mutex_unlock(&db->lock);
 	*ret = c;
 out:
 	for (unsigned i = 0; i < n; i++)
@@ -162,6 +167,7 @@ static void pool_put(struct statedb *db, struct db_conn *c, bool broken)
 {
 	broken = broken || wire_conn_is_broken(c->wire);
 	pthread_mutex_lock(&db->lock);
+	broken = broken || c->gen != db->gen; /* from before a reconnect */
 	if (broken)
 		db->nopen--;
 	else
@@ -181,6 +187,14 @@ static void pool_flush(struct statedb *db)
 	}
 	pthread_cond_broadcast(&db->returned);
 	pthread_mutex_unlock(&db->lock);
+}
+
+void statedb_reconnect(struct statedb *db)
+{
+	pthread_mutex_lock(&db->lock);
+	db->gen++;
+	pthread_mutex_unlock(&db->lock);
+	pool_flush(db);
 }
 
 /* ---- statements ---- */
@@ -328,6 +342,13 @@ static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
 
 	*ret_retry = false;
 	*ret_busy = false;
+	pthread_mutex_lock(&db->lock);
+	bool stale = db->wconn != NULL && db->wconn->gen != db->gen;
+	pthread_mutex_unlock(&db->lock);
+	if (stale) {
+		conn_free(db->wconn);
+		db->wconn = NULL;
+	}
 	if (db->wconn == NULL) {
 		r = conn_open(db, &db->wconn, err);
 		if (r < 0) {
