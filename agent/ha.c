@@ -729,6 +729,8 @@ static void *loop_thread(void *data)
 			uint64_t now = hx_now_ms();
 
 			ha_leader_reset(a, now);
+			/* the pool may still talk to a cut-off old leader */
+			statedb_reconnect(a->db);
 			hx_log(LOG_NOTICE,
 			       "ha: leading; no node is declared safe before "
 			       "%" PRIu64 " ms (lease %" PRIu64

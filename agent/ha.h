@@ -53,7 +53,8 @@ struct agent_ha {
 	pthread_t renew_th, fence_th, scan_th;
 	bool threads;
 	/* leader side */
-	bool ready; /* the loop loaded the state of this term */
+	bool ready; /* the loop loaded the state of this term: the fence
+		     * states and the HA VM list are known */
 	bool is_leader;	   /* last answer of the raft node ... */
 	uint64_t leader_ms; /* ... and when it was asked */
 	uint64_t elected_ms;
@@ -83,8 +84,10 @@ const struct fencing_config *agent_ha_fencing(struct agent *a);
  * or the refusal. Peer connection thread. */
 void agent_ha_serve_lease(struct agent *a, int fd, const struct msg_in *in);
 /* Grants a renewal of node @name (mode: "active"...) at the leader's
- * monotonic now. Fills @ret_vms (malloc'ed "VMID VMID ...", the HA VMs)
- * on success; else a reason in @why. 0 or -EPERM/-EAGAIN/HX_ENOTLEADER. */
+ * monotonic now. On success sets *ret_vms to the HA VMs ("VMID VMID ...",
+ * malloc'ed) or to NULL before the term's first load (the node keeps its
+ * list); else a reason in @why. 0 or -EPERM (being fenced), -ENOMEM,
+ * HX_ENOTLEADER. */
 int agent_ha_grant(struct agent *a, const char *name, const char *mode,
 		   char **ret_vms, char *why, size_t len);
 
@@ -92,7 +95,7 @@ int agent_ha_grant(struct agent *a, const char *name, const char *mode,
 void ha_leader_reset(struct agent *a, uint64_t elected_ms);
 void ha_leader_lost(struct agent *a);
 /* After a load or a commit: nodes in fence state (refused renewals), the
- * HA VMs to tell nodes about; marks the table ready for grants. */
+ * HA VMs to tell nodes about (grants carry the list from then on). */
 void ha_leader_update(struct agent *a, const struct sched_state *st,
 		      const struct statedb_ha_snapshot *snap);
 /* Fills the observation of node @name; *ret_dec gets the evidence. */

@@ -23,9 +23,9 @@
  *
  * The leader grants only while its local dqlite node says it is the raft
  * leader (raft steps down by itself when it loses contact with a quorum:
- * check-quorum) and only once the HA loop has loaded the state of its term,
- * so that it knows which nodes are being fenced: those get no lease until
- * their fence is acknowledged.
+ * check-quorum). Nodes the HA loop found in fence state get no lease
+ * until their fence is acknowledged; before the term's first load none
+ * is known, and a renewal then only moves that node's fence later.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -84,6 +84,21 @@ static int vmids_parse(const char *text, int64_t **ret, unsigned *ret_n)
 	*ret = v;
 	*ret_n = n;
 	return 0;
+}
+
+/* "VMID VMID ..." of @v (malloc'ed), or NULL on OOM. */
+static char *vmids_text(const int64_t *v, unsigned n)
+{
+	char *t = malloc((size_t)n * 21 + 1);
+	size_t len = 0;
+
+	if (t == NULL)
+		return NULL;
+	t[0] = '\0';
+	for (unsigned i = 0; i < n; i++)
+		len += (size_t)sprintf(t + len, "%s%" PRId64, i ? " " : "",
+				       v[i]);
+	return t;
 }
 
 /* ---- persistence of the lease across hxd restarts ---- */
@@ -295,10 +310,21 @@ static void *fence_thread(void *data)
 		stop = h->stopping;
 		/* unknown counts as running: it might */
 		runs_ha = h->active != 0 && h->n_vmids > 0;
-		fencing_lease_check(&h->fc, &h->lease, now, runs_ha, &d);
+		/* Until libvirt was asked once (a restarted hxd whose restored
+		 * lease ended), the decision waits for that answer rather than
+		 * fencing, and resetting the host, on "unknown". */
+		bool unsure = h->scans == 0 &&
+			    !fencing_lease_valid(&h->fc, &h->lease, now);
+		if (!unsure)
+			fencing_lease_check(&h->fc, &h->lease, now, runs_ha,
+					    &d);
 		pthread_mutex_unlock(&h->lock);
 		if (stop)
 			break;
+		if (unsure) {
+			usleep(CHECK_MS * 1000);
+			continue;
+		}
 		if (d.action == FENCING_SELF_FENCE)
 			self_fence(h, &d, false);
 		else if (d.action == FENCING_SELF_FENCED && runs_ha && scanned)
@@ -374,47 +400,63 @@ static int renew_remote(struct agent_ha *h, const char *leader, int *fd,
 		return -EPERM;
 	}
 	*ret_vms = malloc(1 << 20);
-	if (*ret_vms == NULL || msg_get_str(&in, "vms", *ret_vms, 1 << 20) < 0) {
+	if (*ret_vms == NULL) {
+		msg_in_close(&in);
+		snprintf(why, len, "out of memory");
+		return -ENOMEM;
+	}
+	r = msg_get_str(&in, "vms", *ret_vms, 1 << 20);
+	msg_in_close(&in);
+	if (r == -ENOENT) { /* the leader does not know the list yet */
 		free(*ret_vms);
 		*ret_vms = NULL;
-		msg_in_close(&in);
+	} else if (r < 0) {
+		free(*ret_vms);
+		*ret_vms = NULL;
 		snprintf(why, len, "leader %s sent a bad reply", leader);
 		return HX_EPROTO;
 	}
-	msg_in_close(&in);
 	return 0;
 }
 
-static void granted(struct agent_ha *h, uint64_t sent, char *vms)
+/* Records a grant; @vms NULL keeps the cache (the leader had no list). */
+static void granted(struct agent_ha *h, uint64_t sent, const char *vms)
 {
-	int64_t *ids;
-	unsigned n;
+	int64_t *ids = NULL;
+	unsigned n = 0;
 	bool was_valid;
+	char *text = NULL;
 
-	if (vmids_parse(vms, &ids, &n) < 0)
+	if (vms != NULL && vmids_parse(vms, &ids, &n) < 0)
 		return;
 	pthread_mutex_lock(&h->lock);
 	was_valid = fencing_lease_valid(&h->fc, &h->lease, sent);
 	if (h->lease.self_fenced)
 		hx_log(LOG_NOTICE, "ha: lease granted again after a self-fence");
 	fencing_lease_granted(&h->lease, sent);
-	free(h->vmids);
-	h->vmids = ids;
-	h->n_vmids = n;
+	if (vms != NULL) {
+		free(h->vmids);
+		h->vmids = ids;
+		h->n_vmids = n;
+	}
+	n = h->n_vmids;
 	h->fence_logged = false;
+	if (vms == NULL)
+		text = vmids_text(h->vmids, h->n_vmids);
 	pthread_mutex_unlock(&h->lock);
 	if (!was_valid)
 		hx_log(LOG_NOTICE, "ha: lease granted (%u HA VM(s) in the "
 				   "cluster)",
 		       n);
-	lease_save(h, sent, vms);
+	lease_save(h, sent, vms != NULL ? vms : text != NULL ? text : "");
+	free(text);
 }
 
 static void *renew_thread(void *data)
 {
 	struct agent_ha *h = data;
 	struct agent *a = h->a;
-	char cur[80] = "", why[256], last_why[256] = "";
+	char cur[80] = "", why[256], last_why[256] = "", known[80] = "";
 	int fd = -1;
 
 	for (;;) {
@@ -424,7 +466,15 @@ static void *renew_thread(void *data)
 		int r;
 
 		why[0] = '\0';
-		if (agent_is_leader(a, leader, sizeof(leader))) {
+		bool self = agent_is_leader(a, leader, sizeof(leader));
+		if (leader[0] != '\0' && strcmp(leader, known) != 0) {
+			/* A new leader: statedb's connections may still wait
+			 * on the old one (cut off, they would only time out). */
+			if (known[0] != '\0')
+				statedb_reconnect(a->db);
+			snprintf(known, sizeof(known), "%s", leader);
+		}
+		if (self) {
 			renew_close(&fd);
 			r = agent_ha_grant(a, a->cfg.name, "active", &vms, why,
 					   sizeof(why));
@@ -546,11 +596,11 @@ int agent_ha_grant(struct agent *a, const char *name, const char *mode,
 		return HX_ENOTLEADER;
 	}
 	pthread_mutex_lock(&h->lock);
-	if (!h->ready) {
-		pthread_mutex_unlock(&h->lock);
-		snprintf(why, len, "the leader is loading the HA state");
-		return -EAGAIN;
-	}
+	/* Until the term's first load, the nodes in fence state are not
+	 * known: they get a lease too. That only delays their fence (the
+	 * lease counts from this renewal); refusing everyone instead would
+	 * make every node lose its lease whenever a new leader is slow to
+	 * read the state. */
 	p = peer_find(h, name, true);
 	if (p == NULL) {
 		pthread_mutex_unlock(&h->lock);
@@ -568,9 +618,13 @@ int agent_ha_grant(struct agent *a, const char *name, const char *mode,
 		return -EPERM;
 	}
 	p->mode = mode_parse(mode);
-	*ret_vms = strdup(h->vms_text != NULL ? h->vms_text : "");
+	/* No list before the first load: an empty one would make the node
+	 * forget which of its VMs it must fence. */
+	*ret_vms = h->ready ? strdup(h->vms_text != NULL ? h->vms_text : "")
+			    : NULL;
+	r = h->ready && *ret_vms == NULL ? -ENOMEM : 0;
 	pthread_mutex_unlock(&h->lock);
-	return *ret_vms != NULL ? 0 : -ENOMEM;
+	return r;
 }
 
 void agent_ha_serve_lease(struct agent *a, int fd, const struct msg_in *in)
@@ -587,12 +641,12 @@ void agent_ha_serve_lease(struct agent *a, int fd, const struct msg_in *in)
 		(void)msg_get_str(in, "mode", mode, sizeof(mode));
 		r = agent_ha_grant(a, name, mode, &vms, why, sizeof(why));
 	}
-	msg_out_init(&m, r == 0 ? 3 : 3);
+	msg_out_init(&m, r < 0 || vms != NULL ? 3 : 2);
 	msg_put_str(&m, "t", "lease");
 	msg_put_int(&m, "ok", r == 0);
-	if (r == 0)
+	if (r == 0 && vms != NULL)
 		msg_put_str(&m, "vms", vms);
-	else
+	else if (r < 0)
 		msg_put_str(&m, "why", why);
 	(void)hxraft_frame_send(fd, m.sbuf.data, m.sbuf.size);
 	msg_out_close(&m);

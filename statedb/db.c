@@ -35,6 +35,7 @@ struct db_conn {
 	struct wire_conn *wire;
 	uint32_t dbid;
 	uint64_t leader; /* id of the node it was opened to */
+	unsigned gen;	 /* db->gen when it was opened */
 };
 
 struct db_op {
@@ -68,6 +69,7 @@ struct statedb {
 	pthread_cond_t finished;
 	struct db_op *head, *tail;
 	bool stopping;
+	unsigned gen;	       /* statedb_reconnect() calls */
 	struct db_conn *wconn; /* writer thread only */
 };
 
@@ -122,6 +124,7 @@ static int conn_open(struct statedb *db, struct db_conn **ret,
 	c->leader = leader;
 	pthread_mutex_lock(&db->lock);
 	db->leader = leader;
+	c->gen = db->gen;
 	pthread_mutex_unlock(&db->lock);
 	*ret = c;
 out:
@@ -183,6 +186,7 @@ static void pool_put(struct statedb *db, struct db_conn *c, bool broken)
 {
 	broken = broken || wire_conn_is_broken(c->wire);
 	pthread_mutex_lock(&db->lock);
+	broken = broken || c->gen != db->gen; /* from before a reconnect */
 	if (broken)
 		db->nopen--;
 	else
@@ -202,6 +206,14 @@ static void pool_flush(struct statedb *db)
 	}
 	pthread_cond_broadcast(&db->returned);
 	pthread_mutex_unlock(&db->lock);
+}
+
+void statedb_reconnect(struct statedb *db)
+{
+	pthread_mutex_lock(&db->lock);
+	db->gen++;
+	pthread_mutex_unlock(&db->lock);
+	pool_flush(db);
 }
 
 /* ---- statements ---- */
@@ -353,6 +365,13 @@ static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
 
 	*ret_retry = false;
 	*ret_busy = false;
+	pthread_mutex_lock(&db->lock);
+	bool stale = db->wconn != NULL && db->wconn->gen != db->gen;
+	pthread_mutex_unlock(&db->lock);
+	if (stale) {
+		conn_free(db->wconn);
+		db->wconn = NULL;
+	}
 	if (db->wconn == NULL) {
 		r = conn_open(db, &db->wconn, err);
 		if (r < 0) {

@@ -52,6 +52,12 @@ int statedb_open(const struct statedb_config *cfg, struct statedb **ret_db,
 		 struct hx_err *err);
 /* Stops the writer (failing queued operations with -ECANCELED). */
 void statedb_close(struct statedb *db);
+/* Drops the connections to the leader (idle ones now, busy ones and the
+ * writer's when next used), so that the next requests find the leader
+ * anew: a node that just became leader calls it, since requests on
+ * connections to a cut-off former leader wait for the I/O timeout.
+ * Thread-safe. */
+void statedb_reconnect(struct statedb *db);
 /* Replaces the addresses used for leader discovery (self first). */
 int statedb_set_peers(struct statedb *db, const char *const *addresses,
 		      unsigned n);

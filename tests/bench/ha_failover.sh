@@ -8,7 +8,9 @@
 #   cd build/rel && make tests/tools/hx-wdog-emu && \
 #       top_builddir=$PWD bash ../../tests/bench/ha_failover.sh
 #
-# HX_BENCH_RUNS (default 10) kills. Each run kills, at once, the whole
+# HX_BENCH_RUNS (default 10) kills; HX_BENCH_KILL=leader first moves the
+# VM (ha migrate) to the raft leader, so that every run kills the leader.
+# Each run kills, at once, the whole
 # node that runs the VM (cgroup.kill: hxd, libvirtd, QEMU), waits for the
 # VM elsewhere, then restarts the node and waits until HA has it online
 # again. The node killed is sometimes the raft leader (a new leader waits
@@ -20,6 +22,8 @@ HX_TEST=bench-ha
 . "$(dirname "$0")/../lib/libvirt.sh"
 
 RUNS=${HX_BENCH_RUNS:-10}
+# shellcheck disable=SC2034 # read by libvirt.sh (ha migrate needs it)
+HX_LIBVIRT_MIGRATE_TLS=1
 WDOG="$top_builddir/tests/tools/hx-wdog-emu"
 [ -x "$WDOG" ] || fail "build $WDOG first (make tests/tools/hx-wdog-emu)"
 HX_CGROUPS=1
@@ -90,9 +94,20 @@ pct() { # P: the P-th percentile (nearest rank) of the numbers on stdin
 
 wait_until 200 0.3 nonempty runs_on || fail "VM 100 does not run"
 : >"$HX_WORK/runs"
+ha_on() { # NODE: HA has VM 100 started and confirmed on NODE
+	api "$(alive 0)" GET /ha/resources/100 |
+		jq -e --arg n "$1" '.data.status | .crm_state == "started" and
+			.node == $n and .confirmed' >/dev/null
+}
 for run in $(seq "$RUNS"); do
-	v=$(runs_on)
 	leader=$(leader_of "$(alive 0)")
+	if [ "${HX_BENCH_KILL:-}" = leader ] && [ "n$(runs_on)" != "$leader" ]; then
+		hx "$(alive 0)" ha migrate 100 "$leader" >/dev/null ||
+			fail "ha migrate to $leader"
+		wait_until 240 0.5 ha_on "$leader" || fail "VM 100 not on $leader"
+		wait_until 100 0.2 eq "${leader#n}" runs_on || fail "no QEMU on $leader"
+	fi
+	v=$(runs_on)
 	EV0=$(api "$(alive 0)" GET "/events?limit=1000" | jq '[.data[].id] | max // 0')
 	t0=$(($(date +%s%N) / 1000000))
 	cgroup_kill "$v"

@@ -4,7 +4,7 @@
 # cgroup when hxd stops feeding it:
 #  0. a VM created without a node is placed away from the HA VM's node;
 #     maintenance of the VM's node live-migrates it away (same boot) and,
-#     once over, back;
+#     once over, back; 'ha relocate' moves it (stop, start);
 #  1. the node running an HA VM dies at once (cgroup.kill: hxd, libvirtd and
 #     QEMU together): the VM runs on another node within the bound, never
 #     two QEMUs at once; prints the time from the kill to the restart;
@@ -147,6 +147,15 @@ wait_until 60 0.5 eq "$boot" boot_on 1 || fail "not the same boot"
 [ "$(qemu_count)" = 1 ] || fail "$(qemu_count) QEMUs after the return"
 ok "maintenance over: VM 100 is back on n1, same boot"
 
+# ---- relocate (stop, move, start) and migrate through HA ----
+out=$(api 2 POST /ha/resources/100/relocate '{"node":"n1"}')
+echo "$out" | grep -q rejected || fail "relocation to where it is: $out"
+hx 2 ha relocate 100 n3 >/dev/null || fail "ha relocate"
+wait_until 240 0.5 ha_started_on 2 n3 || fail "VM 100 was not relocated to n3"
+{ [ "$(runs_on)" = 3 ] && [ "$(qemu_count)" = 1 ]; } ||
+	fail "after relocation: QEMU on '$(runs_on)', $(qemu_count) in all"
+ok "relocated to n3 (stopped on n1, started on n3) through HA"
+
 # watch N NODE_GONE: polls every 0.1 s for at most N seconds until the VM
 # runs on another node; fails if two QEMUs ever run. Sets MOVED_TO and
 # T_MOVED (ms after T0) and, if the old node's QEMU vanished first,
@@ -171,10 +180,11 @@ watch_move() {
 }
 
 # ---- 1. the node dies ----
-log "killing node n1 (hxd, libvirtd and QEMU at once)"
+x=$(runs_on)
+log "killing node n$x (hxd, libvirtd and QEMU at once)"
 T0=$(date +%s%N)
-cgroup_kill 1
-watch_move 60 1
+cgroup_kill "$x"
+watch_move 60 "$x"
 t_qemu=$T_MOVED
 to=$MOVED_TO
 wait_until 600 0.1 ready_on "$to" || fail "guest did not boot on n$to"
@@ -185,21 +195,21 @@ wait_until 60 0.5 ha_started_on "$to" "n$to" || fail "HA status after failover"
 api "$to" GET "/events?subject=vm/100&limit=1000" | jq -r '.data[].message' |
 	grep -q "recovered from fenced node" || fail "no recovery event"
 
-# n1 comes back: it must not start a second copy; the VM stays.
-libvirt_start 1
-node_start 1
-wait_until 120 0.5 members_with online 3 "$to" || fail "n1 did not come back"
+# n$x comes back: it must not start a second copy; the VM stays.
+libvirt_start "$x"
+node_start "$x"
+wait_until 120 0.5 members_with online 3 "$to" || fail "n$x did not come back"
 ha_node_state() { # I NODE: NODE's HA state as node I reports it
 	api "$1" GET /ha/status | jq -r ".data.nodes[] | select(.name == \"$2\") | .state"
 }
-wait_until 120 0.5 eq online ha_node_state "$to" n1 ||
-	fail "n1 not online for HA: $(api "$to" GET /ha/status | jq -c .data.nodes)"
+wait_until 120 0.5 eq online ha_node_state "$to" "n$x" ||
+	fail "n$x not online for HA: $(api "$to" GET /ha/status | jq -c .data.nodes)"
 for _ in $(seq 20); do
-	[ "$(qemu_count)" = 1 ] || fail "$(qemu_count) QEMUs after n1 came back"
+	[ "$(qemu_count)" = 1 ] || fail "$(qemu_count) QEMUs after n$x came back"
 	sleep 0.1
 done
-[ "$(runs_on)" = "$to" ] || fail "VM 100 moved after n1 came back"
-ok "n1 is back; VM 100 still runs once, on n$to"
+[ "$(runs_on)" = "$to" ] || fail "VM 100 moved after n$x came back"
+ok "n$x is back; VM 100 still runs once, on n$to"
 wait_until 60 0.5 eq 3 voters_count "$to" || fail "voters after rejoin"
 
 # ---- 2. the node is cut off ----

@@ -462,6 +462,12 @@ static void test_load_step_apply(void **state)
 		assert_string_equal(h.state, "started"); /* unchanged */
 	}
 	statedb_ha_snapshot_close(&s);
+	/* after dropping every connection, reads and writes find the leader */
+	statedb_reconnect(f->db);
+	assert_int_equal(statedb_ha_resource_get(f->db, 200, &h, NULL), 0);
+	assert_int_equal(statedb_ha_resource_update(f->db, 200, &h.conf, NULL,
+						    NULL),
+			 0);
 	/* deleting the VM removes its HA resource */
 	assert_int_equal(statedb_vm_delete(f->db, 200, NULL), 0);
 	assert_int_equal(statedb_ha_resource_get(f->db, 200, &h, NULL),
