@@ -348,5 +348,6 @@ hxctl_cmd_fn hxctl_cmd_vm_rollback;
 hxctl_cmd_fn hxctl_cmd_vm_delsnapshot;
 hxctl_cmd_fn hxctl_cmd_vm_template;
 hxctl_cmd_fn hxctl_cmd_vm_clone;
+hxctl_cmd_fn hxctl_cmd_vm_move_disk;
 
 #endif /* HX_TOOLS_HXCTL_H */

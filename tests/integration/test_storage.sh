@@ -332,6 +332,9 @@ check "move back to a dir pool as qcow2, keeping the source" moved '{"pool":"fas
 check "data there" holds 0x33 "$work/fast/vm-301-disk-0.qcow2"
 check "source kept" test -f "$work/tank/vm-301-disk-0.raw/disk.raw"
 check "kept source freed" test "$(code DELETE /storage/pools/mv/volumes/vm-301-disk-0.raw)" = 200
+check "hxctl vm move-disk --wait" exit_code 0 hx vm move-disk hxs-clone 0 mv --format raw --wait
+check "hxctl vm move-disk of a missing disk: not found (3)" exit_code 3 hx vm move-disk hxs-clone 9 fast
+check "hxctl vm move-disk, bad index: usage (2)" exit_code 2 hx vm move-disk hxs-clone x fast
 for v in 301 300; do
 	t=$(api DELETE "/vms/$v" | jq -r '.data.task // empty')
 	[ -n "$t" ] && task_ok "$t" >/dev/null
