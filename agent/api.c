@@ -79,6 +79,7 @@ static const struct route routes[] = {
 	{"DELETE", "/vms/*/snapshots/*", h_vm_snapshot_delete, 0},
 	{"POST", "/vms/*/template", h_vm_template, 0},
 	{"POST", "/vms/*/clone", h_vm_clone, 0},
+	{"POST", "/vms/*/disks/*/move", h_vm_disk_move, 0},
 	{"POST", "/vms/*/*", h_vm_action, 0},
 	{"POST", "/vms/*/migrate/*", h_vm_migrate_op, 0},
 	{"GET", "/ha/status", h_ha_status, R_LEADER},

@@ -177,6 +177,7 @@ enum svm_op {
 	SVM_SNAP_DELETE,
 	SVM_TEMPLATE,
 	SVM_CLONE,
+	SVM_MOVE,
 };
 
 struct svm_req {
@@ -184,9 +185,14 @@ struct svm_req {
 	int64_t vmid;
 	char name[STATEDB_SNAPSHOT_NAME_MAX + 1]; /* snapshot */
 	char description[256];
-	int64_t newid;	  /* clone */
-	char newname[64]; /* clone */
-	bool linked;	  /* clone */
+	int64_t newid;			      /* clone */
+	char newname[64];		      /* clone */
+	bool linked;			      /* clone */
+	unsigned disk;			      /* move: index in disks[] */
+	char pool[STATEDB_POOL_NAME_MAX + 1]; /* move: target pool */
+	char format[8]; /* move: target format ("" keeps it) */
+	bool keep;	/* move: keep the source volume */
+	int64_t mibs;	/* move: bandwidth limit, 0 none */
 	char actor[96];
 };
 
@@ -223,5 +229,7 @@ void h_vm_snapshot_delete(struct agent *a, struct api_req *req,
 			  struct api_resp *resp);
 void h_vm_template(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_clone(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_vm_disk_move(struct agent *a, struct api_req *req,
+		    struct api_resp *resp);
 
 #endif /* HX_AGENT_STORAGE_H */

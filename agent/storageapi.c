@@ -765,3 +765,48 @@ void h_vm_clone(struct agent *a, struct api_req *req, struct api_resp *resp)
 	vm_submit(a, req, resp, &q, &vm);
 	statedb_vm_clear(&vm);
 }
+
+void h_vm_disk_move(struct agent *a, struct api_req *req, struct api_resp *resp)
+{
+	static const char *const allowed[] = {"pool", "format", "keep_source",
+					      "bandwidth_mbps", NULL};
+	struct svm_req q = {.op = SVM_MOVE};
+	struct statedb_vm vm;
+	json_t *v;
+	char *end;
+	long disk;
+
+	if (!api_body_check(req, resp, allowed, true) ||
+	    !str_field(req, resp, "pool", q.pool, sizeof(q.pool), true) ||
+	    !str_field(req, resp, "format", q.format, sizeof(q.format), false))
+		return;
+	disk = strtol(req->arg[1], &end, 10);
+	if (*end != '\0' || disk < 0 || disk >= 16 || req->arg[1][0] == '-') {
+		api_error(resp, -EINVAL,
+			  "disk: an index from 0 to 15, not '%s'", req->arg[1]);
+		return;
+	}
+	q.disk = (unsigned)disk;
+	if ((v = json_object_get(req->body, "keep_source")) != NULL) {
+		if (!json_is_boolean(v)) {
+			api_error(resp, -EINVAL,
+				  "keep_source: must be true or false");
+			return;
+		}
+		q.keep = json_is_true(v);
+	}
+	if ((v = json_object_get(req->body, "bandwidth_mbps")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) > 1000000) {
+			api_error(resp, -EINVAL,
+				  "bandwidth_mbps: an integer from 0 (no "
+				  "limit) to 1000000");
+			return;
+		}
+		q.mibs = json_integer_value(v);
+	}
+	if (!vm_route(a, req, resp, &vm))
+		return;
+	vm_submit(a, req, resp, &q, &vm);
+	statedb_vm_clear(&vm);
+}

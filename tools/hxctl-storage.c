@@ -624,3 +624,37 @@ int hxctl_cmd_vm_snapshots(struct hxctl *c, const struct hxctl_args *a)
 	hxctl_resp_close(&resp);
 	return code;
 }
+
+int hxctl_cmd_vm_move_disk(struct hxctl *c, const struct hxctl_args *a)
+{
+	const char *fmt = hxctl_args_get(a, "format");
+	const char *bw = hxctl_args_get(a, "bandwidth");
+	json_t *body = json_pack("{s:s}", "pool", a->pos[2]);
+	char sub[32];
+	int64_t disk, mbps;
+	int code;
+
+	if (body == NULL)
+		return HXCTL_EXIT_ERROR;
+	if (hxctl_parse_int(a->pos[1], 0, 15, &disk) < 0) {
+		hxctl_warn("DISK: an index from 0 to 15, got '%s'", a->pos[1]);
+		json_decref(body);
+		return HXCTL_EXIT_USAGE;
+	}
+	if (bw != NULL) {
+		if (hxctl_parse_int(bw, 0, 1000000, &mbps) < 0) {
+			hxctl_warn("--bandwidth: MiB/s from 0 to 1000000");
+			json_decref(body);
+			return HXCTL_EXIT_USAGE;
+		}
+		json_object_set_new(body, "bandwidth_mbps", json_integer(mbps));
+	}
+	if (fmt != NULL)
+		json_object_set_new(body, "format", json_string(fmt));
+	if (hxctl_args_get(a, "keep") != NULL)
+		json_object_set_new(body, "keep_source", json_true());
+	snprintf(sub, sizeof(sub), "/disks/%lld", (long long)disk);
+	code = vm_task(c, a, "POST", sub, NULL, "/move", body, "move disk");
+	json_decref(body);
+	return code;
+}

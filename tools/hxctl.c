@@ -275,6 +275,16 @@ static const struct ctl_command ctl_commands[] = {
 	 "snapshot: instant), any stopped VM in full (qemu-img convert,\n"
 	 "btrfs reflink copy). The clone gets new MACs and the next free\n"
 	 "VMID unless --vmid."},
+	{"vm", "move-disk", hxctl_cmd_vm_move_disk,
+	 "format: keep bandwidth: wait", 3, 3,
+	 "VM DISK POOL [--format qcow2|raw] [--keep] [--bandwidth MBPS] "
+	 "[--wait]",
+	 "move a VM disk to another storage pool",
+	 "DISK is the index in the VM's disks (0 for the first). A running\n"
+	 "VM's disk is copied online (libvirt block copy) and switched over\n"
+	 "when done; a stopped one's is converted. The source volume is\n"
+	 "deleted unless --keep (or another VM or a linked clone needs it).\n"
+	 "--bandwidth limits the copy (MiB/s)."},
 	/* storage (tools/hxctl-storage.c), named after pvesm */
 	{"storage", "list", hxctl_cmd_storage_list, "", 0, 0, "",
 	 "list storage pools and each node's status of them", NULL},

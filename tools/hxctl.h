@@ -406,5 +406,6 @@ hxctl_cmd_fn hxctl_cmd_net_fw_ipset_set;
 hxctl_cmd_fn hxctl_cmd_net_fw_ipset_delete;
 hxctl_cmd_fn hxctl_cmd_net_fw_ruleset;
 hxctl_cmd_fn hxctl_cmd_net_fw_macros;
+hxctl_cmd_fn hxctl_cmd_vm_move_disk;
 
 #endif /* HX_TOOLS_HXCTL_H */

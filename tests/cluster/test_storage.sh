@@ -10,7 +10,8 @@
 #  - a RAM snapshot of a running btrfs VM keeps it running (same boot);
 #  - templates and linked clones (qcow2 backing file, btrfs snapshot)
 #    boot and write to their own volumes; the template's stay untouched;
-#  - a running clone's disk grows online; a volume in use is not deleted.
+#  - a running clone's disk grows online; a volume in use is not deleted;
+#  - a running clone's disk moves online to another pool (block copy).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 
@@ -113,12 +114,15 @@ act POST /vms/100/snapshots/hot/rollback
 # What the guest wrote after the snapshot is gone (it counts again from
 # the snapshot, so it rewrites record $nafter only ~15 s from now).
 records "$q" qcow2 | grep -q "n=$nafter " && fail "record $nafter survived the rollback"
-back() { # the guest counts again from the snapshot, same boot
-	local first
-	first=$(tail -n +"$((lines + 1))" "$(serial 100)" | grep -ao 'HXGUEST HEARTBEAT n=[0-9]* id=[^ ]* boot=[0-9a-f]*' | head -1)
-	[ -n "$first" ] && echo "$first" | grep -q "boot=$boot" &&
-		[ "$(echo "$first" | sed 's/.*n=\([0-9]*\) .*/\1/')" -le $((nsnap + 2)) ]
+# went_back VMID LINES BOOT N: after line LINES of the serial log, boot
+# BOOT (and no other) counts again from at most N.
+went_back() {
+	local after
+	after=$(tail -n +"$(($2 + 1))" "$(serial "$1")" | grep -ao 'HXGUEST HEARTBEAT n=[0-9]* id=[^ ]* boot=[0-9a-f]*')
+	[ -n "$after" ] && ! echo "$after" | grep -vq "boot=$3" &&
+		[ "$(echo "$after" | sed 's/.*n=\([0-9]*\) .*/\1/' | sort -n | head -1)" -le "$4" ]
 }
+back() { went_back 100 "$lines" "$boot" $((nsnap + 2)); }
 wait_until 150 0.2 back || fail "guest did not resume from the snapshot: $(tail -n +"$((lines + 1))" "$(serial 100)" | head -3)"
 [ "$(api 2 GET /vms/100 | jq -r '.data.state + "/" + .data.desired')" = running/running ] ||
 	fail "not running after a RAM rollback: $(api 2 GET /vms/100 | jq -c '.data | {state, desired}')"
@@ -153,12 +157,7 @@ api 2 GET /vms/101/snapshots | jq -e '[.data[] | {name, parent, current, ram}] =
 ok "btrfs disk rollback: boot $b1's records back, boot $b2's gone"
 lines=$(wc -l <"$(serial 101)")
 act POST /vms/101/snapshots/live/rollback
-back101() { # running again from the RAM saved at "live": boot b1, n back
-	local first
-	first=$(tail -n +"$((lines + 1))" "$(serial 101)" | grep -ao 'HXGUEST HEARTBEAT n=[0-9]* id=[^ ]* boot=[0-9a-f]*' | head -1)
-	[ -n "$first" ] && echo "$first" | grep -q "boot=$b1" &&
-		[ "$(echo "$first" | sed 's/.*n=\([0-9]*\) .*/\1/')" -le $((nlive + 2)) ]
-}
+back101() { went_back 101 "$lines" "$b1" $((nlive + 2)); }
 wait_until 150 0.2 back101 || fail "btrfs RAM rollback did not resume boot $b1: $(tail -n +"$((lines + 1))" "$(serial 101)" | head -3)"
 [ "$(api 2 GET /vms/101 | jq -r .data.state)" = running ] || fail "101 not running after its RAM rollback"
 act POST /vms/101/stop
@@ -202,6 +201,23 @@ c=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$(dir_of 2)/hxd.sock" 
 [ "$c" = 409 ] || fail "deleting a template's volume answered $c"
 [ -f "$STOR/fast/vm-110-disk-0.qcow2" ] && [ -f "$q" ] || fail "a volume went"
 ok "running clone's disk grown online to 64 MiB; volumes in use kept (409)"
+
+# ---- online disk move (libvirt block copy) ----
+n0=$(last_n 110)
+t0=$(date +%s%N)
+act POST /vms/110/disks/0/move '{"pool":"tank","format":"raw"}'
+t1=$(date +%s%N)
+api 2 GET /vms/110 | jq -e '.data.config.disks[0] | .volume == "tank:vm-110-disk-0.raw" and .format == "raw"' >/dev/null ||
+	fail "config after the move: $(api 2 GET /vms/110 | jq -c .data.config.disks)"
+wait_until 100 0.2 at_least 110 $((n0 + 4)) || fail "guest 110 stopped during the move"
+[ "$(boot_of 110)" = "$c110" ] || fail "the move restarted guest 110"
+newer() { # the guest writes its latest record to the new volume
+	records "$STOR/tank/vm-110-disk-0.raw/disk.raw" raw | head -1 | grep -q "boot=$c110 n=$(last_n 110) "
+}
+wait_until 50 0.2 newer || fail "guest 110 does not write to the new volume: $(records "$STOR/tank/vm-110-disk-0.raw/disk.raw" raw | head -1)"
+[ ! -e "$STOR/fast/vm-110-disk-0.qcow2" ] || fail "the moved disk's source is still there"
+[ -f "$q" ] || fail "the template's base went"
+ok "running guest's disk moved online to btrfs raw in $(((t1 - t0) / 1000000)) ms (same boot, writes land there)"
 
 for v in 110 111; do act POST "/vms/$v/stop"; act DELETE "/vms/$v"; done
 for v in 100 101; do act DELETE "/vms/$v"; done

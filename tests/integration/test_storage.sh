@@ -309,9 +309,36 @@ check "hxctl vm template --wait" exit_code 0 hx vm template hxs --wait
 check "hxctl vm clone --wait" exit_code 0 hx vm clone hxs hxs-clone --vmid 301 --wait
 check "the clone is linked" sh -c "qemu-img info '$work/data/images/vm-301-disk-0.qcow2' | grep -q 'backing file: vm-300-disk-0.qcow2'"
 check "hxctl vm clone --full --linked: usage (2)" exit_code 2 hx vm clone hxs x --full --linked
+# Offline disk move: local qcow2 -> btrfs raw -> dir qcow2, data intact.
+check "btrfs pool for moves" jqt POST /storage/pools \
+	"{\"name\":\"mv\",\"type\":\"btrfs\",\"path\":\"$work/tank\"}" '.data.name == "mv"'
+qemu-io -f qcow2 -c "write -P 0x33 0 64k" "$work/data/images/vm-301-disk-0.qcow2" >/dev/null
+moved() { # BODY: move disk 0 of VM 301, wait for the task
+	local t
+	t=$(api POST /vms/301/disks/0/move "$1" | jq -r '.data.task // empty')
+	[ -n "$t" ] && task_ok "$t"
+}
+check "move a linked clone's local disk to btrfs raw" moved '{"pool":"mv","format":"raw"}'
+check "config names the new volume" jqt GET /vms/301 "" '.data.config.disks[0].volume == "mv:vm-301-disk-0.raw" and .data.config.disks[0].format == "raw"'
+check "data moved along (flattened)" holds 0x33 "$work/tank/vm-301-disk-0.raw/disk.raw"
+check "source deleted" sh -c "[ ! -e '$work/data/images/vm-301-disk-0.qcow2' ]"
+check "the template's base stayed" test -f "$work/data/images/vm-300-disk-0.qcow2"
+check "move to the same place refused" refused 400 "already" POST /vms/301/disks/0/move '{"pool":"mv","format":"raw"}'
+check "move to an unknown pool refused" refused 404 "no storage pool" POST /vms/301/disks/0/move '{"pool":"nope"}'
+check "move of a missing disk refused" refused 404 "no disk" POST /vms/301/disks/3/move '{"pool":"fast"}'
+check "move with a bad format refused" refused 400 "format" POST /vms/301/disks/0/move '{"pool":"fast","format":"vmdk"}'
+check "move a template's disk refused" refused 409 "template" POST /vms/300/disks/0/move '{"pool":"fast"}'
+check "move back to a dir pool as qcow2, keeping the source" moved '{"pool":"fast","format":"qcow2","keep_source":true}'
+check "data there" holds 0x33 "$work/fast/vm-301-disk-0.qcow2"
+check "source kept" test -f "$work/tank/vm-301-disk-0.raw/disk.raw"
+check "kept source freed" test "$(code DELETE /storage/pools/mv/volumes/vm-301-disk-0.raw)" = 200
+check "hxctl vm move-disk --wait" exit_code 0 hx vm move-disk hxs-clone 0 mv --format raw --wait
+check "hxctl vm move-disk of a missing disk: not found (3)" exit_code 3 hx vm move-disk hxs-clone 9 fast
+check "hxctl vm move-disk, bad index: usage (2)" exit_code 2 hx vm move-disk hxs-clone x fast
 for v in 301 300; do
 	t=$(api DELETE "/vms/$v" | jq -r '.data.task // empty')
 	[ -n "$t" ] && task_ok "$t" >/dev/null
 done
-check "VMs and volumes gone" sh -c "! ls '$work/data/images' | grep -q vm-30"
+check "VMs and volumes gone" sh -c "! ls '$work/data/images' '$work/fast' '$work/tank' | grep -q vm-30"
+check "move pool removed" test "$(code DELETE /storage/pools/mv)" = 200
 [ "$fail" = 0 ]
