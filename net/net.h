@@ -82,7 +82,8 @@ struct net_fw_vm {
 };
 
 /* Everything a node's ruleset is rendered from; arrays sorted as statedb
- * lists them (rules by scope and position, VMs and NICs by VMID). */
+ * lists them: rules by scope (strcmp order) and position (the renderer
+ * finds a scope's rules by binary search), VMs and NICs by VMID. */
 struct net_fw_input {
 	const char *node;
 	struct statedb_fw_options cluster; /* effective */
