@@ -242,15 +242,79 @@ static int firewall_reconcile(struct netnode *n,
 	return 0;
 }
 
+/* ---- bridges, VXLAN, taps ---- */
+
+static int links_reconcile(struct agent *a, const struct netnode_snapshot *s,
+			   struct hx_err *err)
+{
+	struct net_plan_input in = {.self = a->cfg.address};
+	const char **addrs = calloc(s->nnodes + 1, sizeof(*addrs));
+	struct net_plan_nic *nics = calloc(s->nvms * VM_MAX_NICS + 1,
+					   sizeof(*nics));
+	struct net_links_report rep;
+	struct net_plan p;
+	int r;
+
+	if (addrs == NULL || nics == NULL) {
+		r = hx_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < s->nnodes; i++)
+		addrs[i] = s->nodes[i].address;
+	for (unsigned i = 0; i < s->nvms; i++)
+		for (unsigned k = 0; k < s->confs[i].nnics; k++)
+			nics[in.nnics++] = (struct net_plan_nic){
+				.vmid = s->vms[i].vmid,
+				.index = k,
+				.bridge = s->confs[i].nics[k].bridge,
+			};
+	in.zones = s->zones;
+	in.nzones = s->nzones;
+	in.vnets = s->vnets;
+	in.nvnets = s->nvnets;
+	in.node_addrs = addrs;
+	in.nnode_addrs = s->nnodes;
+	in.nics = nics;
+	if ((r = net_plan_build(&in, &p, err)) < 0)
+		goto out;
+	r = net_links_apply(&p, &rep, err);
+	net_plan_clear(&p);
+	if (r < 0) {
+		hx_err_prefix(err, "vnets");
+		goto out;
+	}
+	if (rep.created || rep.changed || rep.deleted || rep.fdb_added ||
+	    rep.fdb_deleted || rep.taps_attached)
+		hx_log(LOG_INFO,
+		       "network: devices created=%u changed=%u deleted=%u, "
+		       "fdb +%u -%u, taps attached=%u",
+		       rep.created, rep.changed, rep.deleted, rep.fdb_added,
+		       rep.fdb_deleted, rep.taps_attached);
+out:
+	free(addrs);
+	free(nics);
+	return r;
+}
+
 int netnode_reconcile(struct netnode *n, struct agent *a, bool force,
 		      struct hx_err *err)
 {
 	struct netnode_snapshot s;
-	int r;
+	struct hx_err ferr = {0};
+	int r, rf;
 
 	if ((r = netnode_snapshot(a, a->cfg.name, &s, err)) < 0)
 		return r;
-	r = firewall_reconcile(n, &s, force, err);
+	/* Devices first (the firewall names taps, not devices, so either
+	 * order is safe); one failing does not hold the other back. */
+	r = links_reconcile(a, &s, err);
+	rf = firewall_reconcile(n, &s, force, &ferr);
+	if (rf < 0 && r == 0) {
+		hx_err_copy(err, &ferr);
+		r = rf;
+	} else if (rf < 0) {
+		hx_log(LOG_WARNING, "network: %s; retrying", ferr.msg);
+	}
 	netnode_snapshot_free(&s);
 	return r;
 }

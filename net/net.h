@@ -82,7 +82,8 @@ struct net_fw_vm {
 };
 
 /* Everything a node's ruleset is rendered from; arrays sorted as statedb
- * lists them (rules by scope and position, VMs and NICs by VMID). */
+ * lists them: rules by scope (strcmp order) and position (the renderer
+ * finds a scope's rules by binary search), VMs and NICs by VMID. */
 struct net_fw_input {
 	const char *node;
 	struct statedb_fw_options cluster; /* effective */
@@ -118,5 +119,80 @@ int net_fw_render(const struct net_fw_input *in, char **ret,
  * this network namespace). Blocking; -EINVAL with nft's message, -EIO.
  */
 int net_nft_apply(const char *script, bool bridged, struct hx_err *err);
+
+/* ---- bridges, VXLAN, taps (plan.c: pure; links.c: apply) ---- */
+
+#define NET_VXLAN_PORT 4789
+#define NET_MAX_PEERS 64
+
+/* A device this node should have. */
+struct net_link_want {
+	char name[NET_IFNAMSIZ];
+	bool vxlan;	  /* else a bridge */
+	int mtu;
+	/* VXLAN only */
+	uint32_t vni;
+	char master[NET_IFNAMSIZ]; /* its bridge */
+	char local[48];		   /* this node's address */
+	bool learning;		   /* evpn: FRR reads what the bridge learns */
+	char peers[NET_MAX_PEERS][48]; /* head-end replication targets */
+	unsigned npeers;
+};
+
+/* A VM tap this node should have on a bridge (when the tap exists). */
+struct net_tap_want {
+	char tap[NET_IFNAMSIZ];
+	char bridge[NET_IFNAMSIZ];
+};
+
+struct net_plan {
+	struct net_link_want *links; /* bridges first, then VXLAN devices */
+	unsigned nlinks;
+	struct net_tap_want *taps;
+	unsigned ntaps;
+};
+
+/* One VM NIC on this node: its tap and the bridge it belongs on. */
+struct net_plan_nic {
+	int64_t vmid;
+	unsigned index;
+	const char *bridge;
+};
+
+struct net_plan_input {
+	const char *self;	/* this node's address (VXLAN local) */
+	const struct statedb_zone *zones;
+	unsigned nzones;
+	const struct statedb_vnet *vnets;
+	unsigned nvnets;
+	const char *const *node_addrs; /* every node's, self included */
+	unsigned nnode_addrs;
+	const struct net_plan_nic *nics;
+	unsigned nnics;
+};
+
+/* What this node's bridges, VXLAN devices and taps should be. Pure.
+ * Release with net_plan_clear(). */
+int net_plan_build(const struct net_plan_input *in, struct net_plan *ret,
+		   struct hx_err *err);
+void net_plan_clear(struct net_plan *p);
+
+/* What an apply changed. */
+struct net_links_report {
+	unsigned created, changed, deleted, fdb_added, fdb_deleted,
+		taps_attached;
+};
+
+/*
+ * Makes this network namespace's devices match @p through rtnetlink
+ * (libnl): creates what is missing, corrects what differs (a VXLAN device
+ * whose VNI or local address changed is re-created), adds and removes
+ * head-end replication FDB entries, puts existing taps on their bridges,
+ * and deletes hxb-* and hxv-* devices the plan does not name. Other
+ * interfaces are never touched. Idempotent: a second apply of the same
+ * plan reports no change. Blocking.
+ */
+int net_links_apply(const struct net_plan *p, struct net_links_report *ret,
+		    struct hx_err *err);
 
 #endif /* HX_NET_NET_H */

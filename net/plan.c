@@ -1,0 +1,99 @@
+/*
+ * The desired bridges, VXLAN devices and tap ports of a node: a pure
+ * function of the zones, vnets, node addresses and the node's VM NICs.
+ *
+ * DESIGN: every node builds every vnet (as Proxmox SDN does), so a VM can
+ * start or arrive on any node without waiting for its network; a bridge
+ * costs nothing while no port is on it. VXLAN peers are all other nodes
+ * of the same address family: head-end replication needs no multicast in
+ * the underlay, and the FDB's all-zero entries send broadcast and unknown
+ * unicast to each of them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/lib.h"
+#include "net/net.h"
+
+static const struct statedb_zone *zone_of(const struct net_plan_input *in,
+					  const char *name)
+{
+	for (unsigned i = 0; i < in->nzones; i++)
+		if (strcmp(in->zones[i].name, name) == 0)
+			return &in->zones[i];
+	return NULL;
+}
+
+static void vxlan_want(const struct net_plan_input *in,
+		       const struct statedb_vnet *v,
+		       const struct statedb_zone *z,
+		       struct net_link_want *w)
+{
+	struct hx_addr self, a;
+	bool have_self = hx_addr_parse(in->self, &self) == 0;
+
+	memset(w, 0, sizeof(*w));
+	net_vxlan_name(v->name, w->name);
+	net_bridge_name(v->name, w->master);
+	w->vxlan = true;
+	w->mtu = z->mtu;
+	w->vni = (uint32_t)v->vni;
+	snprintf(w->local, sizeof(w->local), "%s", in->self);
+	w->learning = strcmp(z->type, "evpn") == 0;
+	if (w->learning)
+		return; /* FRR fills the FDB from BGP EVPN type-3 routes */
+	for (unsigned i = 0; i < in->nnode_addrs && w->npeers < NET_MAX_PEERS;
+	     i++) {
+		if (hx_addr_parse(in->node_addrs[i], &a) < 0 || !have_self ||
+		    a.family != self.family || hx_addr_equal(&a, &self))
+			continue;
+		hx_addr_format(&a, w->peers[w->npeers++], sizeof(w->peers[0]));
+	}
+}
+
+int net_plan_build(const struct net_plan_input *in, struct net_plan *ret,
+		   struct hx_err *err)
+{
+	struct net_plan p = {0};
+
+	p.links = calloc(2 * in->nvnets + 1, sizeof(*p.links));
+	p.taps = calloc(in->nnics + 1, sizeof(*p.taps));
+	if (p.links == NULL || p.taps == NULL) {
+		net_plan_clear(&p);
+		return hx_err_set(err, -ENOMEM, "out of memory");
+	}
+	for (unsigned i = 0; i < in->nvnets; i++) {
+		const struct statedb_zone *z = zone_of(in, in->vnets[i].zone);
+		struct net_link_want *w = &p.links[p.nlinks++];
+
+		net_bridge_name(in->vnets[i].name, w->name);
+		w->mtu = z != NULL ? z->mtu : 1500;
+	}
+	for (unsigned i = 0; i < in->nvnets; i++) {
+		const struct statedb_zone *z = zone_of(in, in->vnets[i].zone);
+
+		if (z != NULL && strcmp(z->type, "simple") != 0 &&
+		    in->vnets[i].vni > 0)
+			vxlan_want(in, &in->vnets[i], z, &p.links[p.nlinks++]);
+	}
+	for (unsigned i = 0; i < in->nnics; i++) {
+		struct net_tap_want *t = &p.taps[p.ntaps++];
+
+		net_tap_name(in->nics[i].vmid, in->nics[i].index, t->tap);
+		snprintf(t->bridge, sizeof(t->bridge), "%s",
+			 in->nics[i].bridge);
+	}
+	*ret = p;
+	return 0;
+}
+
+void net_plan_clear(struct net_plan *p)
+{
+	if (p == NULL)
+		return;
+	free(p->links);
+	free(p->taps);
+	memset(p, 0, sizeof(*p));
+}
