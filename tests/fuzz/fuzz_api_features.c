@@ -56,6 +56,7 @@ NOT_HERE(h_vm_snapshot_rollback)
 NOT_HERE(h_vm_snapshot_delete)
 NOT_HERE(h_vm_template)
 NOT_HERE(h_vm_clone)
+NOT_HERE(h_vm_disk_move)
 
 /* 'cluster leave' asks hxd to stop once its answer is sent: the fuzz world
  * goes on. */
