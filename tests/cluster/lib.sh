@@ -20,7 +20,7 @@ HX_WORK=$(mktemp -d /tmp/hx-cluster-XXXXXX)
 HX_FAILED=0
 HX_NODES=0
 
-ns() { echo "hx-$HX_TEST-$1"; }
+ns() { echo "hx-$HX_TEST-$HX_NET-$1"; }
 ip_of() { echo "10.$HX_NET.0.$1"; }
 dir_of() { echo "$HX_WORK/n$1"; }
 
