@@ -272,6 +272,8 @@ static int links_reconcile(struct agent *a, const struct netnode_snapshot *s,
 	in.nzones = s->nzones;
 	in.vnets = s->vnets;
 	in.nvnets = s->nvnets;
+	in.subnets = s->subnets;
+	in.nsubnets = s->nsubnets;
 	in.node_addrs = addrs;
 	in.nnode_addrs = s->nnodes;
 	in.nics = nics;
@@ -284,12 +286,14 @@ static int links_reconcile(struct agent *a, const struct netnode_snapshot *s,
 		goto out;
 	}
 	if (rep.created || rep.changed || rep.deleted || rep.fdb_added ||
-	    rep.fdb_deleted || rep.taps_attached)
+	    rep.fdb_deleted || rep.taps_attached || rep.addrs_added ||
+	    rep.addrs_deleted)
 		hx_log(LOG_INFO,
 		       "network: devices created=%u changed=%u deleted=%u, "
-		       "fdb +%u -%u, taps attached=%u",
+		       "fdb +%u -%u, taps attached=%u, gateways +%u -%u",
 		       rep.created, rep.changed, rep.deleted, rep.fdb_added,
-		       rep.fdb_deleted, rep.taps_attached);
+		       rep.fdb_deleted, rep.taps_attached, rep.addrs_added,
+		       rep.addrs_deleted);
 out:
 	free(addrs);
 	free(nics);
@@ -308,6 +312,8 @@ int netnode_reconcile(struct netnode *n, struct agent *a, bool force,
 	/* Devices first (the firewall names taps, not devices, so either
 	 * order is safe); one failing does not hold the other back. */
 	r = links_reconcile(a, &s, err);
+	if (r == 0) /* the servers need their bridges and gateways */
+		r = netdhcp_reconcile(a, &s, err);
 	rf = firewall_reconcile(n, &s, force, &ferr);
 	if (rf < 0 && r == 0) {
 		hx_err_copy(err, &ferr);

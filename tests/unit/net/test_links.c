@@ -38,6 +38,14 @@ static struct net_plan_nic nics[] = {
 	{.vmid = 100, .index = 1, .bridge = "hxb-b"},
 };
 
+static struct statedb_subnet subnets[2] = {
+	{.cidr = "10.9.0.0/24", .vnet = "a", .family = 4,
+	 .gateway = "10.9.0.1", .dns = "10.9.0.1 9.9.9.9",
+	 .dhcp_start = "10.9.0.100", .dhcp_end = "10.9.0.200"},
+	{.cidr = "10.8.0.0/24", .vnet = "b", .family = 4,
+	 .gateway = "10.8.0.1"}, /* no DHCP range: no gateway on the bridge */
+};
+
 static struct net_plan_input input(void)
 {
 	return (struct net_plan_input){
@@ -46,6 +54,8 @@ static struct net_plan_input input(void)
 		.nzones = 3,
 		.vnets = vnets,
 		.nvnets = 3,
+		.subnets = subnets,
+		.nsubnets = 2,
 		.node_addrs = addrs,
 		.nnode_addrs = 4,
 		.nics = nics,
@@ -78,6 +88,11 @@ static void test_plan(void **state)
 	assert_string_equal(p.links[4].name, "hxv-c");
 	assert_true(p.links[4].learning);
 	assert_int_equal(p.links[4].npeers, 0);
+	assert_int_equal(p.links[0].ngateways, 1);
+	assert_string_equal(p.links[0].gateways[0], "10.9.0.1/24");
+	assert_string_equal(p.links[0].mac, "02:48:58:0c:29:2c");
+	assert_int_equal(p.links[1].ngateways, 0);
+	assert_string_equal(p.links[1].mac, "");
 	assert_int_equal(p.ntaps, 2);
 	assert_string_equal(p.taps[1].tap, "hxt100n1");
 	assert_string_equal(p.taps[1].bridge, "hxb-b");
@@ -137,6 +152,12 @@ static void test_apply(void **state)
 	assert_int_equal(sh("ip link show hxt100n0 | grep -q 'master hxb-a'"),
 			 0);
 	assert_int_equal(sh("ip link show hxb-a | grep -q ',UP'"), 0);
+	assert_int_equal(rep.addrs_added, 1);
+	assert_int_equal(sh("ip -4 addr show hxb-a | grep -q 'inet 10.9.0.1/24' "
+			    "&& ip link show hxb-a | grep -q 'ether "
+			    "02:48:58:0c:29:2c' && [ -z \"$(ip -4 addr show "
+			    "hxb-b)\" ]"),
+			 0);
 
 	/* the same plan again changes nothing */
 	rep = apply(&in);
@@ -157,6 +178,10 @@ static void test_apply(void **state)
 			    "show dev hxv-b | grep -q 10.0.0.9"),
 			 0);
 
+	/* an address somebody put on our bridge goes */
+	assert_int_equal(sh("ip addr add 10.9.0.77/24 dev hxb-a"), 0);
+	rep = apply(&in);
+	assert_int_equal(rep.addrs_deleted, 1);
 	/* vnet b gone, c's VNI changed: hxv-b, hxb-b removed, hxv-c
 	 * re-created; br0 and the veth are none of its business */
 	vnets[1] = vnets[2];
@@ -179,10 +204,40 @@ static void test_apply(void **state)
 	assert_int_equal(sh("! ip link | grep -q 'hx[bv]-'"), 0);
 }
 
+static void test_dhcp_render(void **state)
+{
+	static const struct net_dhcp_host hosts[] = {
+		{"52:54:00:00:00:01", "10.9.0.100", "web"},
+		{"52:54:00:00:00:02", "10.9.0.5", ""},
+	};
+	struct hx_err err = {0};
+	char *text = NULL;
+
+	(void)state;
+	assert_int_equal(net_dhcp_render("a", "/d", 1450, subnets, 2, hosts, 2,
+					 &text, &err),
+			 0);
+	assert_string_equal(text,
+			    "# horcrux DHCP of vnet a (generated; do not edit)\n"
+			    "interface=hxb-a\nbind-interfaces\n"
+			    "except-interface=lo\nport=0\nno-resolv\nno-hosts\n"
+			    "no-ping\ndhcp-ignore=tag:!known\n"
+			    "dhcp-leasefile=/d/a.leases\npid-file=/d/a.pid\n"
+			    "dhcp-range=set:s0,10.9.0.0,static,255.255.255.0,1h\n"
+			    "dhcp-option=tag:s0,option:router,10.9.0.1\n"
+			    "dhcp-option=tag:s0,option:dns-server,10.9.0.1,"
+			    "9.9.9.9\n"
+			    "dhcp-option=tag:s0,option:mtu,1450\n"
+			    "dhcp-host=52:54:00:00:00:01,10.9.0.100,web\n"
+			    "dhcp-host=52:54:00:00:00:02,10.9.0.5\n");
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plan),
+		cmocka_unit_test(test_dhcp_render),
 		cmocka_unit_test(test_apply),
 	};
 
