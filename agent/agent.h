@@ -32,6 +32,7 @@ struct agent_config {
 	char images_dir[1024]; /* "" = DATA_DIR/images */
 	char accel[8];	       /* auto, kvm, tcg */
 	bool no_net;	       /* apply no vnets or firewall to this host */
+	char frr_vty[256];     /* FRR's vty socket directory (evpn) */
 	int verbose;
 	bool check_only;
 };

@@ -490,7 +490,7 @@ static int fdb_sync(struct apply *x, const struct net_link_want *w)
 
 		for (unsigned i = 0; i < w->npeers; i++)
 			want = want || strcmp(s->dsts[k], w->peers[i]) == 0;
-		if (!want && !w->learning)
+		if (!want)
 			r = fdb_change(x, s->ifindex, s->dsts[k], false);
 	}
 out:
@@ -592,7 +592,8 @@ int net_links_apply(const struct net_plan *p, struct net_links_report *ret,
 		if (!p->links[i].vxlan)
 			r = bridge_ensure(&x, &p->links[i]);
 	for (unsigned i = 0; i < p->nlinks && r == 0; i++)
-		if (p->links[i].vxlan && (r = vxlan_ensure(&x, &p->links[i])) == 0)
+		if (p->links[i].vxlan &&
+		    (r = vxlan_ensure(&x, &p->links[i])) == 0 && p->links[i].her)
 			r = fdb_sync(&x, &p->links[i]);
 	if (r == 0)
 		r = taps_attach(&x, p);

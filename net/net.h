@@ -142,7 +142,9 @@ struct net_link_want {
 	uint32_t vni;
 	char master[NET_IFNAMSIZ]; /* its bridge */
 	char local[48];		   /* this node's address */
-	bool learning;		   /* evpn: FRR reads what the bridge learns */
+	bool learning;		   /* the VXLAN device learns (never, yet) */
+	bool her;		   /* manage head-end replication entries
+				      (vxlan); evpn: FRR's zebra does */
 	char peers[NET_MAX_PEERS][48]; /* head-end replication targets */
 	unsigned npeers;
 };
@@ -210,6 +212,33 @@ struct net_links_report {
  */
 int net_links_apply(const struct net_plan *p, struct net_links_report *ret,
 		    struct hx_err *err);
+
+/* ---- EVPN with FRR (evpn.c) ---- */
+
+struct net_evpn_input {
+	const char *self;	  /* this node's address: router id, VTEP */
+	int64_t asn;		  /* the evpn zones' AS number */
+	const char *const *peers; /* the other nodes' addresses */
+	unsigned npeers;
+};
+
+/*
+ * The vtysh commands that turn FRR's running configuration @running (the
+ * text of "show running-config") into this node's BGP EVPN setup: one
+ * iBGP session per other node in the l2vpn evpn family with
+ * advertise-all-vni (zebra then announces every local VNI and installs
+ * the remote VTEPs and MACs). Sessions that exist and are wanted are left
+ * alone (re-stating them does not reset them), peers no longer wanted are
+ * removed, a BGP instance of another AS number is replaced. One command
+ * per line, for "vtysh -c"; "" when nothing needs doing. Pure.
+ */
+int net_evpn_commands(const struct net_evpn_input *in, const char *running,
+		      char **ret, struct hx_err *err);
+/* Runs vtysh against the FRR daemons whose vty sockets are in @vty_dir:
+ * with @commands NULL, "show running-config" into *@ret_out (malloc'ed);
+ * else each line of @commands in configure mode. Bounded: 15 s. */
+int net_evpn_vtysh(const char *vty_dir, const char *commands, char **ret_out,
+		   struct hx_err *err);
 
 /* ---- DHCP (dhcp.c: pure) ---- */
 

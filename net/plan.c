@@ -41,9 +41,9 @@ static void vxlan_want(const struct net_plan_input *in,
 	w->mtu = z->mtu;
 	w->vni = (uint32_t)v->vni;
 	snprintf(w->local, sizeof(w->local), "%s", in->self);
-	w->learning = strcmp(z->type, "evpn") == 0;
-	if (w->learning)
-		return; /* FRR fills the FDB from BGP EVPN type-3 routes */
+	w->her = strcmp(z->type, "vxlan") == 0;
+	if (!w->her)
+		return; /* evpn: zebra fills the FDB from BGP type-3 routes */
 	for (unsigned i = 0; i < in->nnode_addrs && w->npeers < NET_MAX_PEERS;
 	     i++) {
 		if (hx_addr_parse(in->node_addrs[i], &a) < 0 || !have_self ||

@@ -9,7 +9,7 @@ pkgs=(build-essential autoconf automake libtool autoconf-archive pkg-config
 	busybox-static cpio kmod qemu-system-x86 qemu-utils ovmf socat
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
 	libvirt-dev libnl-3-dev libnl-route-3-dev libnftables-dev nftables
-	dnsmasq-base)
+	dnsmasq-base frr)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

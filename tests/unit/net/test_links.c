@@ -80,13 +80,15 @@ static void test_plan(void **state)
 	assert_int_equal(p.links[3].vni, 100);
 	assert_string_equal(p.links[3].master, "hxb-b");
 	assert_false(p.links[3].learning);
+	assert_true(p.links[3].her);
 	/* the other nodes of its family, never itself */
 	assert_int_equal(p.links[3].npeers, 2);
 	assert_string_equal(p.links[3].peers[0], "10.0.0.2");
 	assert_string_equal(p.links[3].peers[1], "10.0.0.3");
 	/* evpn: FRR fills the FDB */
 	assert_string_equal(p.links[4].name, "hxv-c");
-	assert_true(p.links[4].learning);
+	assert_false(p.links[4].learning);
+	assert_false(p.links[4].her);
 	assert_int_equal(p.links[4].npeers, 0);
 	assert_int_equal(p.links[0].ngateways, 1);
 	assert_string_equal(p.links[0].gateways[0], "10.9.0.1/24");
@@ -146,8 +148,9 @@ static void test_apply(void **state)
 			    "'^00:00:00:00:00:00 dst 10.0.0.[23] self "
 			    "permanent')\" = 2 ]"),
 			 0);
-	assert_int_equal(sh("ip -d link show hxv-c | grep -q 'vxlan id 200' && "
-			    "! ip -d link show hxv-c | grep -q nolearning"),
+	assert_int_equal(sh("ip -d link show hxv-c | grep -q 'vxlan id 200.*"
+			    "nolearning' && [ -z \"$(bridge fdb show dev hxv-c "
+			    "| grep 00:00:00:00:00:00)\" ]"),
 			 0);
 	assert_int_equal(sh("ip link show hxt100n0 | grep -q 'master hxb-a'"),
 			 0);
@@ -233,11 +236,61 @@ static void test_dhcp_render(void **state)
 	free(text);
 }
 
+static void test_evpn_commands(void **state)
+{
+	static const char *const peers[] = {"10.0.0.2", "10.0.0.3"};
+	struct net_evpn_input in = {.self = "10.0.0.1", .asn = 65000,
+				    .peers = peers, .npeers = 2};
+	struct hx_err err = {0};
+	char *cmds = NULL;
+	static const char *const want =
+		"router bgp 65000\nbgp router-id 10.0.0.1\n"
+		"no bgp default ipv4-unicast\n"
+		"neighbor 10.0.0.2 remote-as 65000\n"
+		"neighbor 10.0.0.3 remote-as 65000\n"
+		"address-family l2vpn evpn\nneighbor 10.0.0.2 activate\n"
+		"neighbor 10.0.0.3 activate\nadvertise-all-vni\n"
+		"exit-address-family\nexit\n";
+
+	(void)state;
+	assert_int_equal(net_evpn_commands(&in, "", &cmds, &err), 0);
+	assert_string_equal(cmds, want);
+	free(cmds);
+	/* a peer that left is removed; one that stays is only restated */
+	assert_int_equal(net_evpn_commands(&in,
+					   "frr version 8.4.4\n!\n"
+					   "router bgp 65000\n"
+					   " neighbor 10.0.0.2 remote-as 65000\n"
+					   " neighbor 10.0.0.9 remote-as 65000\n"
+					   " !\n address-family l2vpn evpn\n"
+					   "  neighbor 10.0.0.9 activate\n"
+					   " exit-address-family\nexit\n!\n"
+					   "router bgp 64999 vrf red\nexit\n",
+					   &cmds, &err),
+			 0);
+	assert_non_null(strstr(cmds, "router bgp 65000\nno neighbor "
+				     "10.0.0.9\nexit\n"));
+	assert_null(strstr(cmds, "no neighbor 10.0.0.2"));
+	assert_null(strstr(cmds, "no router bgp"));
+	assert_non_null(strstr(cmds, want));
+	free(cmds);
+	/* another AS: replaced */
+	assert_int_equal(net_evpn_commands(&in, "router bgp 64512\n "
+						"neighbor 10.0.0.2 remote-as "
+						"64512\nexit\n",
+					   &cmds, &err),
+			 0);
+	assert_int_equal(strncmp(cmds, "no router bgp 64512\n", 20), 0);
+	assert_null(strstr(cmds, "no neighbor"));
+	free(cmds);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plan),
 		cmocka_unit_test(test_dhcp_render),
+		cmocka_unit_test(test_evpn_commands),
 		cmocka_unit_test(test_apply),
 	};
 
