@@ -707,12 +707,12 @@ static int fingerprint_fn(struct db_tx *tx, void *data, struct hx_err *err)
 {
 	static const char *const sql[] = {
 		"SELECT value FROM meta WHERE key = 'net_generation'",
-		"SELECT count(*) || '/' || coalesce(sum(vmid * 1000003 + "
-		"version), 0) || '/' || coalesce(group_concat(node || '=' || "
-		"vmid, ','), '') FROM (SELECT vmid, version, node FROM vms "
-		"ORDER BY vmid)",
-		"SELECT coalesce(group_concat(name || '=' || address, ','), '') "
-		"FROM (SELECT name, address FROM nodes ORDER BY name)",
+		("SELECT count(*) || '/' || coalesce(sum(vmid * 1000003 + "
+		 "version), 0) || '/' || coalesce(group_concat(node || '=' || "
+		 "vmid, ','), '') FROM (SELECT vmid, version, node FROM vms "
+		 "ORDER BY vmid)"),
+		("SELECT coalesce(group_concat(name || '=' || address, ','), "
+		 "'') FROM (SELECT name, address FROM nodes ORDER BY name)"),
 	};
 	char *texts[HX_ARRAY_SIZE(sql)] = {0};
 	const char *parts[HX_ARRAY_SIZE(sql)];
