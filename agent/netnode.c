@@ -377,8 +377,11 @@ int netnode_reconcile(struct netnode *n, struct agent *a, bool force,
 	if (rf < 0 && r == 0) {
 		hx_err_copy(err, &ferr);
 		r = rf;
-	} else if (rf < 0) {
-		hx_log(LOG_WARNING, "network: %s; retrying", ferr.msg);
+	} else if (rf < 0 && err != NULL) {
+		size_t len = strlen(err->msg);
+
+		snprintf(err->msg + len, sizeof(err->msg) - len, "; %s",
+			 ferr.msg);
 	}
 	netnode_snapshot_free(&s);
 	return r;
