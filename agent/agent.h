@@ -35,6 +35,7 @@ struct agent_config {
 	char accel[8];	       /* auto, kvm, tcg */
 	char watchdog[256];    /* watchdog device, "" = none */
 	bool no_net;	       /* apply no vnets or firewall to this host */
+	char frr_vty[256];     /* FRR's vty socket directory (evpn) */
 	int verbose;
 	bool check_only;
 };

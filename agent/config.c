@@ -57,6 +57,8 @@ static const struct opt_def opt_defs[] = {
 	 "(/dev/watchdog; default none)"},
 	{"no-net", 'X', OPT_FLAG, OFF(no_net), 0, NULL, 0, 0,
 	 "serve the network API but apply no vnets or firewall here"},
+	{"frr-vty", 'F', OPT_STR, OFF(frr_vty), SZ(frr_vty), "/var/run/frr", 0,
+	 0, "vty socket directory of this node's FRR (evpn zones)"},
 	{"verbose", 'v', OPT_COUNT, OFF(verbose), 0, NULL, 0, 0,
 	 "more logging (repeat for debug)"},
 	{"check", 'n', OPT_FLAG, OFF(check_only), 0, NULL, 0, 0,

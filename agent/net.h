@@ -82,6 +82,11 @@ void netnode_snapshot_free(struct netnode_snapshot *s);
 int netnode_firewall_render(const struct netnode_snapshot *s, char **ret,
 			    bool *ret_enabled, struct hx_err *err);
 
+/* Starts, restarts and stops this node's DHCP servers (dnsmasq, one per
+ * vnet with DHCP subnets) to match @s (netdhcp.c). Executor only. */
+int netdhcp_reconcile(struct agent *a, const struct netnode_snapshot *s,
+		      struct hx_err *err);
+
 /* What the executor remembers between reconciles. */
 struct netnode;
 struct netnode *netnode_new(void);

@@ -38,17 +38,31 @@ struct netexec {
 	char fingerprint[33];
 	bool dirty;
 	uint64_t last_full_ms;
+	char last_error[512]; /* logged at most once a minute while it lasts */
+	uint64_t last_error_ms;
 };
 
-/* One reconcile; returns 0 when everything was applied. */
+#define NETEXEC_LOG_EVERY_MS 60000
+
+/* One reconcile; returns 0 when everything was applied. A failure is
+ * retried every second but logged when it changes, and once a minute. */
 static int reconcile(struct netexec *x, bool force)
 {
 	struct hx_err err = {0};
+	uint64_t now = hx_now_ms();
 	int r;
 
 	r = netnode_reconcile(x->node, x->a, force, &err);
-	if (r < 0)
-		hx_log(LOG_WARNING, "network: %s; retrying", err.msg);
+	if (r < 0 && (strcmp(err.msg, x->last_error) != 0 ||
+		      now - x->last_error_ms >= NETEXEC_LOG_EVERY_MS)) {
+		hx_log(LOG_WARNING, "network: %s; retrying every second",
+		       err.msg);
+		snprintf(x->last_error, sizeof(x->last_error), "%s", err.msg);
+		x->last_error_ms = now;
+	} else if (r == 0 && x->last_error[0] != '\0') {
+		hx_log(LOG_NOTICE, "network: reconciled again");
+		x->last_error[0] = '\0';
+	}
 	return r;
 }
 

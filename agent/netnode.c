@@ -201,6 +201,8 @@ out:
 struct netnode {
 	unsigned char fw_applied[32]; /* hash of the ruleset last applied */
 	bool fw_known;
+	unsigned char evpn_applied[32]; /* of the EVPN setup last applied */
+	bool evpn_known;
 };
 
 struct netnode *netnode_new(void)
@@ -272,6 +274,8 @@ static int links_reconcile(struct agent *a, const struct netnode_snapshot *s,
 	in.nzones = s->nzones;
 	in.vnets = s->vnets;
 	in.nvnets = s->nvnets;
+	in.subnets = s->subnets;
+	in.nsubnets = s->nsubnets;
 	in.node_addrs = addrs;
 	in.nnode_addrs = s->nnodes;
 	in.nics = nics;
@@ -284,15 +288,72 @@ static int links_reconcile(struct agent *a, const struct netnode_snapshot *s,
 		goto out;
 	}
 	if (rep.created || rep.changed || rep.deleted || rep.fdb_added ||
-	    rep.fdb_deleted || rep.taps_attached)
+	    rep.fdb_deleted || rep.taps_attached || rep.addrs_added ||
+	    rep.addrs_deleted)
 		hx_log(LOG_INFO,
 		       "network: devices created=%u changed=%u deleted=%u, "
-		       "fdb +%u -%u, taps attached=%u",
+		       "fdb +%u -%u, taps attached=%u, gateways +%u -%u",
 		       rep.created, rep.changed, rep.deleted, rep.fdb_added,
-		       rep.fdb_deleted, rep.taps_attached);
+		       rep.fdb_deleted, rep.taps_attached, rep.addrs_added,
+		       rep.addrs_deleted);
 out:
 	free(addrs);
 	free(nics);
+	return r;
+}
+
+/* ---- BGP EVPN ---- */
+
+static int evpn_reconcile(struct netnode *n, struct agent *a,
+			  const struct netnode_snapshot *s, bool force,
+			  struct hx_err *err)
+{
+	struct net_evpn_input in = {.self = a->cfg.address};
+	const char **peers = calloc(s->nnodes + 1, sizeof(*peers));
+	char *want = NULL, *running = NULL, *cmds = NULL;
+	unsigned char md[32];
+	struct hx_addr self, x;
+	int r = 0;
+
+	for (unsigned i = 0; i < s->nzones && in.asn == 0; i++)
+		if (strcmp(s->zones[i].type, "evpn") == 0)
+			in.asn = s->zones[i].asn;
+	if (in.asn == 0 || peers == NULL) {
+		free(peers);
+		return peers == NULL ? hx_err_set(err, -ENOMEM, "out of memory")
+				     : 0; /* no evpn zone: FRR is not ours */
+	}
+	if (hx_addr_parse(in.self, &self) == 0)
+		for (unsigned i = 0; i < s->nnodes; i++)
+			if (hx_addr_parse(s->nodes[i].address, &x) == 0 &&
+			    x.family == self.family && !hx_addr_equal(&x, &self))
+				peers[in.npeers++] = s->nodes[i].address;
+	in.peers = peers;
+	/* what we want, independent of FRR's state: skip when applied */
+	if ((r = net_evpn_commands(&in, "", &want, err)) < 0)
+		goto out;
+	crypto_generichash(md, sizeof(md), (const unsigned char *)want,
+			   strlen(want), NULL, 0);
+	if (!force && n->evpn_known &&
+	    memcmp(md, n->evpn_applied, sizeof(md)) == 0)
+		goto out;
+	if ((r = net_evpn_vtysh(a->cfg.frr_vty, NULL, &running, err)) < 0 ||
+	    (r = net_evpn_commands(&in, running, &cmds, err)) < 0 ||
+	    (r = net_evpn_vtysh(a->cfg.frr_vty, cmds, NULL, err)) < 0) {
+		hx_err_prefix(err, "evpn");
+		goto out;
+	}
+	if (!n->evpn_known || memcmp(md, n->evpn_applied, sizeof(md)) != 0)
+		hx_log(LOG_INFO, "network: BGP EVPN configured: AS %" PRId64
+				 ", %u peers",
+		       in.asn, in.npeers);
+	memcpy(n->evpn_applied, md, sizeof(md));
+	n->evpn_known = true;
+out:
+	free(want);
+	free(running);
+	free(cmds);
+	free(peers);
 	return r;
 }
 
@@ -308,12 +369,19 @@ int netnode_reconcile(struct netnode *n, struct agent *a, bool force,
 	/* Devices first (the firewall names taps, not devices, so either
 	 * order is safe); one failing does not hold the other back. */
 	r = links_reconcile(a, &s, err);
+	if (r == 0) /* the servers need their bridges and gateways */
+		r = netdhcp_reconcile(a, &s, err);
+	if (r == 0) /* zebra needs the VXLAN devices */
+		r = evpn_reconcile(n, a, &s, force, err);
 	rf = firewall_reconcile(n, &s, force, &ferr);
 	if (rf < 0 && r == 0) {
 		hx_err_copy(err, &ferr);
 		r = rf;
-	} else if (rf < 0) {
-		hx_log(LOG_WARNING, "network: %s; retrying", ferr.msg);
+	} else if (rf < 0 && err != NULL) {
+		size_t len = strlen(err->msg);
+
+		snprintf(err->msg + len, sizeof(err->msg) - len, "; %s",
+			 ferr.msg);
 	}
 	netnode_snapshot_free(&s);
 	return r;

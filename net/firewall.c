@@ -500,6 +500,9 @@ static void render_host_chain(struct nbuf *b, const struct net_fw_input *in,
 	       "\t\tip6 %s @nodes-6 accept\n"
 	       "\t\ticmpv6 type { %s } accept\n",
 	    lo, peer, peer, input ? nd_in : nd_out);
+	if (input) /* the vnets' DHCP servers on this node */
+		put(b, "\t\tiifname \"" NET_BRIDGE_PREFIX "*\" udp sport 68 "
+		       "udp dport 67 accept\n");
 	emit_scope(b, in, &cx, "cluster");
 	snprintf(scope, sizeof(scope), "node/%s", in->node);
 	emit_scope(b, in, &cx, scope);

@@ -18,6 +18,7 @@
 #include <linux/if.h>
 #include <linux/neighbour.h>
 #include <netlink/netlink.h>
+#include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/link/vxlan.h>
@@ -89,6 +90,83 @@ static int link_fix(struct apply *x, struct rtnl_link *cur, int mtu,
 	return 0;
 }
 
+/* "A/N" of @a. */
+static void addr_text(struct rtnl_addr *a, char *buf, size_t len)
+{
+	char tmp[HX_PREFIX_STRLEN], *slash;
+
+	nl_addr2str(rtnl_addr_get_local(a), tmp, sizeof(tmp));
+	if ((slash = strchr(tmp, '/')) != NULL)
+		*slash = '\0';
+	tmp[HX_ADDR_STRLEN - 1] = '\0';
+	snprintf(buf, len, "%.45s/%u", tmp,
+		 (unsigned)rtnl_addr_get_prefixlen(a) & 0xff);
+}
+
+/* Gives @cur the MAC @mac. */
+static int mac_fix(struct apply *x, struct rtnl_link *cur, const char *mac)
+{
+	struct rtnl_link *chg;
+	struct nl_addr *want = NULL;
+	char have[32] = "";
+	int r;
+
+	if (rtnl_link_get_addr(cur) != NULL)
+		nl_addr2str(rtnl_link_get_addr(cur), have, sizeof(have));
+	if (strcasecmp(have, mac) == 0)
+		return 0;
+	if (nl_addr_parse(mac, AF_LLC, &want) < 0)
+		return hx_err_set(x->err, -EINVAL, "bad MAC '%s'", mac);
+	if ((chg = rtnl_link_alloc()) == NULL) {
+		nl_addr_put(want);
+		return hx_err_set(x->err, -ENOMEM, "out of memory");
+	}
+	rtnl_link_set_addr(chg, want);
+	r = rtnl_link_change(x->sk, cur, chg, 0);
+	rtnl_link_put(chg);
+	nl_addr_put(want);
+	if (r < 0)
+		return nl_fail(x, r, "set MAC of", rtnl_link_get_name(cur));
+	x->rep->changed++;
+	return 0;
+}
+
+/* Adds "A/N" @text to device @ifindex unless @addrs shows it there. */
+static int addr_ensure(struct apply *x, struct nl_cache *addrs, int ifindex,
+		       const char *text)
+{
+	struct nl_object *o;
+	struct rtnl_addr *a;
+	struct nl_addr *local = NULL;
+	int r;
+
+	for (o = nl_cache_get_first(addrs); o != NULL; o = nl_cache_get_next(o)) {
+		char have[HX_PREFIX_STRLEN];
+
+		a = (struct rtnl_addr *)o;
+		if (rtnl_addr_get_ifindex(a) != ifindex ||
+		    rtnl_addr_get_family(a) != AF_INET)
+			continue;
+		addr_text(a, have, sizeof(have));
+		if (strcmp(have, text) == 0)
+			return 0;
+	}
+	if ((a = rtnl_addr_alloc()) == NULL ||
+	    nl_addr_parse(text, AF_INET, &local) < 0) {
+		rtnl_addr_put(a);
+		return hx_err_set(x->err, -EINVAL, "bad address '%s'", text);
+	}
+	rtnl_addr_set_ifindex(a, ifindex);
+	rtnl_addr_set_local(a, local);
+	r = rtnl_addr_add(x->sk, a, 0);
+	nl_addr_put(local);
+	rtnl_addr_put(a);
+	if (r < 0 && r != -NLE_EXIST)
+		return nl_fail(x, r, "add address", text);
+	x->rep->addrs_added++;
+	return 0;
+}
+
 static int link_delete(struct apply *x, struct rtnl_link *cur)
 {
 	int r = rtnl_link_delete(x->sk, cur);
@@ -132,8 +210,92 @@ static int bridge_ensure(struct apply *x, const struct net_link_want *w)
 					  w->name);
 	}
 	r = link_fix(x, cur, w->mtu, -1);
+	if (r == 0 && w->mac[0] != '\0')
+		r = mac_fix(x, cur, w->mac);
 	rtnl_link_put(cur);
 	return r;
+}
+
+/* ---- gateway addresses on bridges (IPv4) ---- */
+
+struct addr_scan {
+	struct apply *x;
+	const struct net_plan *p;
+	int r;
+};
+
+/* The plan's bridge of ifindex @idx, or NULL. */
+static const struct net_link_want *bridge_of(struct apply *x,
+					     const struct net_plan *p, int idx)
+{
+	for (unsigned i = 0; i < p->nlinks; i++) {
+		struct rtnl_link *l;
+		int k;
+
+		if (p->links[i].vxlan || (l = find(x, p->links[i].name)) == NULL)
+			continue;
+		k = rtnl_link_get_ifindex(l);
+		rtnl_link_put(l);
+		if (k == idx)
+			return &p->links[i];
+	}
+	return NULL;
+}
+
+/* Deletes IPv4 addresses of our bridges that the plan does not want. */
+static void addr_sweep_one(struct nl_object *o, void *arg)
+{
+	struct rtnl_addr *a = (struct rtnl_addr *)o;
+	struct addr_scan *s = arg;
+	struct rtnl_link *l;
+	const struct net_link_want *w;
+	char text[HX_PREFIX_STRLEN];
+	bool ours;
+	int r;
+
+	if (s->r < 0 || rtnl_addr_get_family(a) != AF_INET)
+		return;
+	l = rtnl_link_get(s->x->links, rtnl_addr_get_ifindex(a));
+	ours = l != NULL && has_prefix(rtnl_link_get_name(l), NET_BRIDGE_PREFIX);
+	if (l != NULL)
+		rtnl_link_put(l);
+	if (!ours)
+		return;
+	addr_text(a, text, sizeof(text));
+	w = bridge_of(s->x, s->p, rtnl_addr_get_ifindex(a));
+	for (unsigned i = 0; w != NULL && i < w->ngateways; i++)
+		if (strcmp(w->gateways[i], text) == 0)
+			return;
+	if ((r = rtnl_addr_delete(s->x->sk, a, 0)) < 0) {
+		s->r = nl_fail(s->x, r, "delete address", text);
+		return;
+	}
+	s->x->rep->addrs_deleted++;
+}
+
+static int addrs_sync(struct apply *x, const struct net_plan *p)
+{
+	struct nl_cache *addrs = NULL;
+	struct addr_scan s = {.x = x, .p = p};
+	int r;
+
+	if ((r = rtnl_addr_alloc_cache(x->sk, &addrs)) < 0)
+		return nl_fail(x, r, "list", "addresses");
+	nl_cache_foreach(addrs, addr_sweep_one, &s);
+	for (unsigned i = 0; i < p->nlinks && s.r == 0; i++) {
+		const struct net_link_want *w = &p->links[i];
+		struct rtnl_link *l;
+
+		if (w->vxlan || w->ngateways == 0 ||
+		    (l = find(x, w->name)) == NULL)
+			continue;
+		for (unsigned k = 0; k < w->ngateways && s.r == 0; k++)
+			s.r = addr_ensure(x, addrs, rtnl_link_get_ifindex(l),
+					  w->gateways[k]);
+		rtnl_link_put(l);
+	}
+	nl_cache_free(addrs);
+	return s.r;
 }
 
 /* ---- VXLAN ---- */
@@ -328,7 +490,7 @@ static int fdb_sync(struct apply *x, const struct net_link_want *w)
 
 		for (unsigned i = 0; i < w->npeers; i++)
 			want = want || strcmp(s->dsts[k], w->peers[i]) == 0;
-		if (!want && !w->learning)
+		if (!want)
 			r = fdb_change(x, s->ifindex, s->dsts[k], false);
 	}
 out:
@@ -430,10 +592,13 @@ int net_links_apply(const struct net_plan *p, struct net_links_report *ret,
 		if (!p->links[i].vxlan)
 			r = bridge_ensure(&x, &p->links[i]);
 	for (unsigned i = 0; i < p->nlinks && r == 0; i++)
-		if (p->links[i].vxlan && (r = vxlan_ensure(&x, &p->links[i])) == 0)
+		if (p->links[i].vxlan &&
+		    (r = vxlan_ensure(&x, &p->links[i])) == 0 && p->links[i].her)
 			r = fdb_sync(&x, &p->links[i]);
 	if (r == 0)
 		r = taps_attach(&x, p);
+	if (r == 0)
+		r = addrs_sync(&x, p);
 out:
 	if (x.links != NULL)
 		nl_cache_free(x.links);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lib/lib.h"
 #include "statedb/statedb.h"
 
 struct hx_err;
@@ -125,16 +126,25 @@ int net_nft_apply(const char *script, bool bridged, struct hx_err *err);
 #define NET_VXLAN_PORT 4789
 #define NET_MAX_PEERS 64
 
+#define NET_MAX_GATEWAYS 4
+
 /* A device this node should have. */
 struct net_link_want {
 	char name[NET_IFNAMSIZ];
 	bool vxlan;	  /* else a bridge */
 	int mtu;
+	/* bridges only: the anycast gateway of the vnet's DHCP subnets,
+	 * "A/N", with a MAC every node shares ("" for none) */
+	char gateways[NET_MAX_GATEWAYS][HX_PREFIX_STRLEN];
+	unsigned ngateways;
+	char mac[18];
 	/* VXLAN only */
 	uint32_t vni;
 	char master[NET_IFNAMSIZ]; /* its bridge */
 	char local[48];		   /* this node's address */
-	bool learning;		   /* evpn: FRR reads what the bridge learns */
+	bool learning;		   /* the VXLAN device learns (never, yet) */
+	bool her;		   /* manage head-end replication entries
+				      (vxlan); evpn: FRR's zebra does */
 	char peers[NET_MAX_PEERS][48]; /* head-end replication targets */
 	unsigned npeers;
 };
@@ -165,6 +175,8 @@ struct net_plan_input {
 	unsigned nzones;
 	const struct statedb_vnet *vnets;
 	unsigned nvnets;
+	const struct statedb_subnet *subnets; /* gateways of DHCP subnets */
+	unsigned nsubnets;
 	const char *const *node_addrs; /* every node's, self included */
 	unsigned nnode_addrs;
 	const struct net_plan_nic *nics;
@@ -177,10 +189,16 @@ int net_plan_build(const struct net_plan_input *in, struct net_plan *ret,
 		   struct hx_err *err);
 void net_plan_clear(struct net_plan *p);
 
+/* Whether subnet @s gets DHCP: IPv4 with a gateway and a DHCP range. */
+bool net_dhcp_subnet(const struct statedb_subnet *s);
+/* The MAC every node gives vnet @vnet's bridge when it carries a gateway:
+ * locally administered, derived from the name. */
+void net_gateway_mac(const char *vnet, char buf[18]);
+
 /* What an apply changed. */
 struct net_links_report {
 	unsigned created, changed, deleted, fdb_added, fdb_deleted,
-		taps_attached;
+		taps_attached, addrs_added, addrs_deleted;
 };
 
 /*
@@ -194,5 +212,53 @@ struct net_links_report {
  */
 int net_links_apply(const struct net_plan *p, struct net_links_report *ret,
 		    struct hx_err *err);
+
+/* ---- EVPN with FRR (evpn.c) ---- */
+
+struct net_evpn_input {
+	const char *self;	  /* this node's address: router id, VTEP */
+	int64_t asn;		  /* the evpn zones' AS number */
+	const char *const *peers; /* the other nodes' addresses */
+	unsigned npeers;
+};
+
+/*
+ * The vtysh commands that turn FRR's running configuration @running (the
+ * text of "show running-config") into this node's BGP EVPN setup: one
+ * iBGP session per other node in the l2vpn evpn family with
+ * advertise-all-vni (zebra then announces every local VNI and installs
+ * the remote VTEPs and MACs). Sessions that exist and are wanted are left
+ * alone (re-stating them does not reset them), peers no longer wanted are
+ * removed, a BGP instance of another AS number is replaced. One command
+ * per line, for "vtysh -c"; "" when nothing needs doing. Pure.
+ */
+int net_evpn_commands(const struct net_evpn_input *in, const char *running,
+		      char **ret, struct hx_err *err);
+/* Runs vtysh against the FRR daemons whose vty sockets are in @vty_dir:
+ * with @commands NULL, "show running-config" into *@ret_out (malloc'ed);
+ * else each line of @commands in configure mode. Bounded: 15 s. */
+int net_evpn_vtysh(const char *vty_dir, const char *commands, char **ret_out,
+		   struct hx_err *err);
+
+/* ---- DHCP (dhcp.c: pure) ---- */
+
+/* A VM NIC the vnet's DHCP server answers, with its IPAM address. */
+struct net_dhcp_host {
+	const char *mac;
+	const char *ip;
+	const char *hostname;
+};
+
+/*
+ * The dnsmasq configuration of vnet @vnet on this node: DHCP on its bridge
+ * for the DHCP subnets among @subnets (net_dhcp_subnet), static mode: only
+ * @hosts (this node's VM NICs) get answers, each exactly its IPAM
+ * address; router, DNS servers and the zone's @mtu as options. Files live
+ * in @dir. No DNS service. *@ret is malloc'ed.
+ */
+int net_dhcp_render(const char *vnet, const char *dir, int mtu,
+		    const struct statedb_subnet *subnets, unsigned nsubnets,
+		    const struct net_dhcp_host *hosts, unsigned nhosts,
+		    char **ret, struct hx_err *err);
 
 #endif /* HX_NET_NET_H */

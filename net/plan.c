@@ -41,9 +41,9 @@ static void vxlan_want(const struct net_plan_input *in,
 	w->mtu = z->mtu;
 	w->vni = (uint32_t)v->vni;
 	snprintf(w->local, sizeof(w->local), "%s", in->self);
-	w->learning = strcmp(z->type, "evpn") == 0;
-	if (w->learning)
-		return; /* FRR fills the FDB from BGP EVPN type-3 routes */
+	w->her = strcmp(z->type, "vxlan") == 0;
+	if (!w->her)
+		return; /* evpn: zebra fills the FDB from BGP type-3 routes */
 	for (unsigned i = 0; i < in->nnode_addrs && w->npeers < NET_MAX_PEERS;
 	     i++) {
 		if (hx_addr_parse(in->node_addrs[i], &a) < 0 || !have_self ||
@@ -51,6 +51,42 @@ static void vxlan_want(const struct net_plan_input *in,
 			continue;
 		hx_addr_format(&a, w->peers[w->npeers++], sizeof(w->peers[0]));
 	}
+}
+
+bool net_dhcp_subnet(const struct statedb_subnet *s)
+{
+	return s->family == 4 && s->gateway[0] != '\0' &&
+	       s->dhcp_start[0] != '\0';
+}
+
+void net_gateway_mac(const char *vnet, char buf[18])
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (const char *p = vnet; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	snprintf(buf, 18, "02:48:58:%02x:%02x:%02x", (h >> 16) & 0xff,
+		 (h >> 8) & 0xff, h & 0xff);
+}
+
+/* The gateways a vnet's DHCP subnets need on its bridge, on every node
+ * alike (an anycast gateway: same address, same MAC). */
+static void gateways_want(const struct net_plan_input *in,
+			  const struct statedb_vnet *v,
+			  struct net_link_want *w)
+{
+	for (unsigned i = 0; i < in->nsubnets; i++) {
+		const struct statedb_subnet *s = &in->subnets[i];
+		const char *slash = strchr(s->cidr, '/');
+
+		if (strcmp(s->vnet, v->name) != 0 || !net_dhcp_subnet(s) ||
+		    slash == NULL || w->ngateways == NET_MAX_GATEWAYS)
+			continue;
+		snprintf(w->gateways[w->ngateways++], HX_PREFIX_STRLEN,
+			 "%s%s", s->gateway, slash);
+	}
+	if (w->ngateways > 0)
+		net_gateway_mac(v->name, w->mac);
 }
 
 int net_plan_build(const struct net_plan_input *in, struct net_plan *ret,
@@ -70,6 +106,7 @@ int net_plan_build(const struct net_plan_input *in, struct net_plan *ret,
 
 		net_bridge_name(in->vnets[i].name, w->name);
 		w->mtu = z != NULL ? z->mtu : 1500;
+		gateways_want(in, &in->vnets[i], w);
 	}
 	for (unsigned i = 0; i < in->nvnets; i++) {
 		const struct statedb_zone *z = zone_of(in, in->vnets[i].zone);

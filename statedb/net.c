@@ -193,6 +193,18 @@ static int zone_create_fn(struct db_tx *tx, void *data, struct hx_err *err)
 	if (n > 0)
 		return hx_err_set(err, -EEXIST, "zone '%s' already exists",
 				  z.name);
+	/* one BGP instance per node: every evpn zone shares its AS */
+	r = db_count(tx,
+		     "SELECT coalesce(max(asn), 0) FROM net_zones WHERE type = "
+		     "'evpn'",
+		     NULL, &n, err);
+	if (r < 0)
+		return r;
+	if (strcmp(z.type, "evpn") == 0 && n != 0 && n != z.asn)
+		return hx_err_set(err, -EINVAL,
+				  "asn: the evpn zones use AS %" PRId64
+				  " (one BGP instance per node)",
+				  n);
 	struct wire_value p[] = {db_text(z.name), db_text(z.type),
 				 db_int(z.mtu), db_int(z.asn),
 				 db_int((int64_t)hx_wall_ms())};
@@ -695,12 +707,12 @@ static int fingerprint_fn(struct db_tx *tx, void *data, struct hx_err *err)
 {
 	static const char *const sql[] = {
 		"SELECT value FROM meta WHERE key = 'net_generation'",
-		"SELECT count(*) || '/' || coalesce(sum(vmid * 1000003 + "
-		"version), 0) || '/' || coalesce(group_concat(node || '=' || "
-		"vmid, ','), '') FROM (SELECT vmid, version, node FROM vms "
-		"ORDER BY vmid)",
-		"SELECT coalesce(group_concat(name || '=' || address, ','), '') "
-		"FROM (SELECT name, address FROM nodes ORDER BY name)",
+		("SELECT count(*) || '/' || coalesce(sum(vmid * 1000003 + "
+		 "version), 0) || '/' || coalesce(group_concat(node || '=' || "
+		 "vmid, ','), '') FROM (SELECT vmid, version, node FROM vms "
+		 "ORDER BY vmid)"),
+		("SELECT coalesce(group_concat(name || '=' || address, ','), "
+		 "'') FROM (SELECT name, address FROM nodes ORDER BY name)"),
 	};
 	char *texts[HX_ARRAY_SIZE(sql)] = {0};
 	const char *parts[HX_ARRAY_SIZE(sql)];

@@ -38,6 +38,14 @@ static struct net_plan_nic nics[] = {
 	{.vmid = 100, .index = 1, .bridge = "hxb-b"},
 };
 
+static struct statedb_subnet subnets[2] = {
+	{.cidr = "10.9.0.0/24", .vnet = "a", .family = 4,
+	 .gateway = "10.9.0.1", .dns = "10.9.0.1 9.9.9.9",
+	 .dhcp_start = "10.9.0.100", .dhcp_end = "10.9.0.200"},
+	{.cidr = "10.8.0.0/24", .vnet = "b", .family = 4,
+	 .gateway = "10.8.0.1"}, /* no DHCP range: no gateway on the bridge */
+};
+
 static struct net_plan_input input(void)
 {
 	return (struct net_plan_input){
@@ -46,6 +54,8 @@ static struct net_plan_input input(void)
 		.nzones = 3,
 		.vnets = vnets,
 		.nvnets = 3,
+		.subnets = subnets,
+		.nsubnets = 2,
 		.node_addrs = addrs,
 		.nnode_addrs = 4,
 		.nics = nics,
@@ -70,14 +80,21 @@ static void test_plan(void **state)
 	assert_int_equal(p.links[3].vni, 100);
 	assert_string_equal(p.links[3].master, "hxb-b");
 	assert_false(p.links[3].learning);
+	assert_true(p.links[3].her);
 	/* the other nodes of its family, never itself */
 	assert_int_equal(p.links[3].npeers, 2);
 	assert_string_equal(p.links[3].peers[0], "10.0.0.2");
 	assert_string_equal(p.links[3].peers[1], "10.0.0.3");
 	/* evpn: FRR fills the FDB */
 	assert_string_equal(p.links[4].name, "hxv-c");
-	assert_true(p.links[4].learning);
+	assert_false(p.links[4].learning);
+	assert_false(p.links[4].her);
 	assert_int_equal(p.links[4].npeers, 0);
+	assert_int_equal(p.links[0].ngateways, 1);
+	assert_string_equal(p.links[0].gateways[0], "10.9.0.1/24");
+	assert_string_equal(p.links[0].mac, "02:48:58:0c:29:2c");
+	assert_int_equal(p.links[1].ngateways, 0);
+	assert_string_equal(p.links[1].mac, "");
 	assert_int_equal(p.ntaps, 2);
 	assert_string_equal(p.taps[1].tap, "hxt100n1");
 	assert_string_equal(p.taps[1].bridge, "hxb-b");
@@ -131,12 +148,19 @@ static void test_apply(void **state)
 			    "'^00:00:00:00:00:00 dst 10.0.0.[23] self "
 			    "permanent')\" = 2 ]"),
 			 0);
-	assert_int_equal(sh("ip -d link show hxv-c | grep -q 'vxlan id 200' && "
-			    "! ip -d link show hxv-c | grep -q nolearning"),
+	assert_int_equal(sh("ip -d link show hxv-c | grep -q 'vxlan id 200.*"
+			    "nolearning' && [ -z \"$(bridge fdb show dev hxv-c "
+			    "| grep 00:00:00:00:00:00)\" ]"),
 			 0);
 	assert_int_equal(sh("ip link show hxt100n0 | grep -q 'master hxb-a'"),
 			 0);
 	assert_int_equal(sh("ip link show hxb-a | grep -q ',UP'"), 0);
+	assert_int_equal(rep.addrs_added, 1);
+	assert_int_equal(sh("ip -4 addr show hxb-a | grep -q 'inet 10.9.0.1/24' "
+			    "&& ip link show hxb-a | grep -q 'ether "
+			    "02:48:58:0c:29:2c' && [ -z \"$(ip -4 addr show "
+			    "hxb-b)\" ]"),
+			 0);
 
 	/* the same plan again changes nothing */
 	rep = apply(&in);
@@ -157,6 +181,10 @@ static void test_apply(void **state)
 			    "show dev hxv-b | grep -q 10.0.0.9"),
 			 0);
 
+	/* an address somebody put on our bridge goes */
+	assert_int_equal(sh("ip addr add 10.9.0.77/24 dev hxb-a"), 0);
+	rep = apply(&in);
+	assert_int_equal(rep.addrs_deleted, 1);
 	/* vnet b gone, c's VNI changed: hxv-b, hxb-b removed, hxv-c
 	 * re-created; br0 and the veth are none of its business */
 	vnets[1] = vnets[2];
@@ -179,10 +207,90 @@ static void test_apply(void **state)
 	assert_int_equal(sh("! ip link | grep -q 'hx[bv]-'"), 0);
 }
 
+static void test_dhcp_render(void **state)
+{
+	static const struct net_dhcp_host hosts[] = {
+		{"52:54:00:00:00:01", "10.9.0.100", "web"},
+		{"52:54:00:00:00:02", "10.9.0.5", ""},
+	};
+	struct hx_err err = {0};
+	char *text = NULL;
+
+	(void)state;
+	assert_int_equal(net_dhcp_render("a", "/d", 1450, subnets, 2, hosts, 2,
+					 &text, &err),
+			 0);
+	assert_string_equal(text,
+			    "# horcrux DHCP of vnet a (generated; do not edit)\n"
+			    "interface=hxb-a\nbind-interfaces\n"
+			    "except-interface=lo\nport=0\nno-resolv\nno-hosts\n"
+			    "no-ping\ndhcp-ignore=tag:!known\n"
+			    "dhcp-leasefile=/d/a.leases\npid-file=/d/a.pid\n"
+			    "dhcp-range=set:s0,10.9.0.0,static,255.255.255.0,1h\n"
+			    "dhcp-option=tag:s0,option:router,10.9.0.1\n"
+			    "dhcp-option=tag:s0,option:dns-server,10.9.0.1,"
+			    "9.9.9.9\n"
+			    "dhcp-option=tag:s0,option:mtu,1450\n"
+			    "dhcp-host=52:54:00:00:00:01,10.9.0.100,web\n"
+			    "dhcp-host=52:54:00:00:00:02,10.9.0.5\n");
+	free(text);
+}
+
+static void test_evpn_commands(void **state)
+{
+	static const char *const peers[] = {"10.0.0.2", "10.0.0.3"};
+	struct net_evpn_input in = {.self = "10.0.0.1", .asn = 65000,
+				    .peers = peers, .npeers = 2};
+	struct hx_err err = {0};
+	char *cmds = NULL;
+	static const char *const want =
+		"router bgp 65000\nbgp router-id 10.0.0.1\n"
+		"no bgp default ipv4-unicast\n"
+		"neighbor 10.0.0.2 remote-as 65000\n"
+		"neighbor 10.0.0.3 remote-as 65000\n"
+		"address-family l2vpn evpn\nneighbor 10.0.0.2 activate\n"
+		"neighbor 10.0.0.3 activate\nadvertise-all-vni\n"
+		"exit-address-family\nexit\n";
+
+	(void)state;
+	assert_int_equal(net_evpn_commands(&in, "", &cmds, &err), 0);
+	assert_string_equal(cmds, want);
+	free(cmds);
+	/* a peer that left is removed; one that stays is only restated */
+	assert_int_equal(net_evpn_commands(&in,
+					   "frr version 8.4.4\n!\n"
+					   "router bgp 65000\n"
+					   " neighbor 10.0.0.2 remote-as 65000\n"
+					   " neighbor 10.0.0.9 remote-as 65000\n"
+					   " !\n address-family l2vpn evpn\n"
+					   "  neighbor 10.0.0.9 activate\n"
+					   " exit-address-family\nexit\n!\n"
+					   "router bgp 64999 vrf red\nexit\n",
+					   &cmds, &err),
+			 0);
+	assert_non_null(strstr(cmds, "router bgp 65000\nno neighbor "
+				     "10.0.0.9\nexit\n"));
+	assert_null(strstr(cmds, "no neighbor 10.0.0.2"));
+	assert_null(strstr(cmds, "no router bgp"));
+	assert_non_null(strstr(cmds, want));
+	free(cmds);
+	/* another AS: replaced */
+	assert_int_equal(net_evpn_commands(&in, "router bgp 64512\n "
+						"neighbor 10.0.0.2 remote-as "
+						"64512\nexit\n",
+					   &cmds, &err),
+			 0);
+	assert_int_equal(strncmp(cmds, "no router bgp 64512\n", 20), 0);
+	assert_null(strstr(cmds, "no neighbor"));
+	free(cmds);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plan),
+		cmocka_unit_test(test_dhcp_render),
+		cmocka_unit_test(test_evpn_commands),
 		cmocka_unit_test(test_apply),
 	};
 
