@@ -300,6 +300,13 @@ const char *api_if_match(const struct api_req *req, char *buf, size_t len)
 	const char *d = req->if_match;
 	json_t *v;
 
+	/* "If-Match: *" asks only that the object exists, which every handler
+	 * checks: no precondition from the header. A weak tag (W/"...") is
+	 * compared like a strong one, since digests are exact. */
+	if (d != NULL && strcmp(d, "*") == 0)
+		d = NULL;
+	else if (d != NULL && strncmp(d, "W/", 2) == 0)
+		d += 2;
 	if (d == NULL && req->body != NULL &&
 	    json_is_string(v = json_object_get(req->body, "digest")))
 		d = json_string_value(v);

@@ -365,8 +365,6 @@ static bool label_key_ok(const char *k)
 	return true;
 }
 
-/* The digest from If-Match (quotes stripped) or the body. */
-
 void h_node_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 {
 	static const char *const allowed[] = {"labels", "digest", NULL};
