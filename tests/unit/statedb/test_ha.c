@@ -1,6 +1,5 @@
 /* Unit tests for statedb/ha.c and haplan.c against a real dqlite node. */
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,9 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -20,49 +17,12 @@
 #include "lib/lib.h"
 #include "scheduler/scheduler.h"
 #include "statedb/statedb.h"
+#include "tests/unit/statedb/dqfix.h"
 
 struct fixture {
-	dqlite_node *node;
-	char dir[64];
-	char address[64];
 	struct statedb *db;
+	struct dqfix dq;
 };
-
-static int dial_abstract(void *data, const char *address, int timeout_ms,
-			 int *ret_fd)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	size_t n = strlen(address);
-	int fd;
-
-	(void)data;
-	(void)timeout_ms;
-	if (address[0] != '@' || n > sizeof(sa.sun_path))
-		return -EINVAL;
-	memcpy(sa.sun_path + 1, address + 1, n - 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa,
-		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) <
-	    0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	*ret_fd = fd;
-	return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void node_fill(struct statedb_node *n, uint64_t id, const char *name,
 		      int cpus, int64_t mem)
@@ -98,29 +58,14 @@ static void vm_add(struct statedb *db, int64_t vmid, const char *node,
 static int setup(void **state)
 {
 	static struct fixture f;
-	struct statedb_config cfg = {.dial = dial_abstract};
 	struct statedb_node n;
 	struct hx_err err = {0};
 
 	memset(&f, 0, sizeof(f));
-	snprintf(f.dir, sizeof(f.dir), "/tmp/hx-test-ha-XXXXXX");
-	if (mkdtemp(f.dir) == NULL)
-		return -1;
-	snprintf(f.address, sizeof(f.address), "@hx-test-ha-%d",
-		 (int)getpid());
-	if (dqlite_node_create(1, f.address, f.dir, &f.node) != 0 ||
-	    dqlite_node_set_bind_address(f.node, f.address) != 0 ||
-	    dqlite_node_start(f.node) != 0)
-		return -1;
-	cfg.self_address = f.address;
-	if (statedb_open(&cfg, &f.db, &err) < 0)
-		return -1;
 	node_fill(&n, 1, "n1", 8, 16384);
-	if (statedb_migrate(f.db, NULL, &err) < 0 ||
-	    statedb_cluster_create(f.db, "t", &n, "hash", &err) < 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
+	if (dqfix_setup(&f.dq, "ha", 1, &n) < 0)
 		return -1;
-	}
+	f.db = f.dq.db[0];
 	for (uint64_t id = 2; id <= 3; id++) {
 		char hash[16], name[8];
 		snprintf(hash, sizeof(hash), "tok%" PRIu64, id);
@@ -140,10 +85,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	statedb_close(f->db);
-	dqlite_node_stop(f->node);
-	dqlite_node_destroy(f->node);
-	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	dqfix_teardown(&f->dq);
 	return 0;
 }
 
