@@ -5,8 +5,10 @@
 # bridge, IPAM gives the NICs their static addresses, and the guests take
 # them from their kernel command line. A third guest gets its address from
 # the vnet's DHCP (dnsmasq on its node, answering only with IPAM's
-# address) and pings too. Then a vnet no longer wanted is removed from
-# every node, with its DHCP servers.
+# address) and pings too. The firewall with real guests: a VM's drop
+# policy blocks another guest, a rule lets it in, and a guest sending
+# from an address IPAM did not give it is cut off. Then a vnet no longer
+# wanted is removed from every node, with its DHCP servers.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 
@@ -63,6 +65,17 @@ cfg() { # VMID NODE IP PEER: IP "auto" takes it from DHCP
  "nics":[{"vnet":"v1","ip":"$nic_ip","ip6":"none"}]}
 EOF2
 }
+# probe_cfg VMID NODE NIC_IP GUEST_IP: a guest that pings VM 100
+# every second and prints HXFW=ok or HXFW=no; GUEST_IP other than NIC_IP
+# is an address IPAM did not give it (a forgery).
+probe_cfg() {
+	cat <<EOF2
+{"vmid":$1,"name":"vx$1","node":"$2","memory_mb":128,"start":true,
+ "kernel":{"path":"$GUEST_KERNEL","initrd":"$GUEST_INITRD",
+   "cmdline":"console=ttyS0 quiet hx.id=vx$1 hx.ip=$4/24 hx.disk=none hx.run=\"while :; do ping -c 1 -W 1 10.66.0.11 >/dev/null && echo HXFW=ok || echo HXFW=no; sleep 1; done\""},
+ "nics":[{"vnet":"v1","ip":"$3","ip6":"none"}]}
+EOF2
+}
 t0=$(date +%s)
 for spec in "100 n1 10.66.0.11 10.66.0.12" "101 n2 10.66.0.12 10.66.0.11" \
 	"102 n2 auto 10.66.0.11"; do
@@ -70,7 +83,12 @@ for spec in "100 n1 10.66.0.11 10.66.0.12" "101 n2 10.66.0.12 10.66.0.11" \
 	out=$(api 1 POST /vms "$(cfg "$1" "$2" "$3" "$4")")
 	echo "$out" | jq -e '.data.task' >/dev/null || fail "VM $1: $out"
 done
-api 1 GET '/network/ipam?vnet=v1' | jq -e '[.data[] | select(.vmid != null) | .ip] == ["10.66.0.11","10.66.0.12","10.66.0.100"]' >/dev/null ||
+for spec in "103 n2 10.66.0.13 10.66.0.13" "104 n2 10.66.0.14 10.66.0.44"; do
+	set -- $spec
+	out=$(api 1 POST /vms "$(probe_cfg "$1" "$2" "$3" "$4")")
+	echo "$out" | jq -e '.data.task' >/dev/null || fail "VM $1: $out"
+done
+api 1 GET '/network/ipam?vnet=v1' | jq -e '[.data[] | select(.vmid != null) | .ip] == ["10.66.0.11","10.66.0.12","10.66.0.13","10.66.0.14","10.66.0.100"]' >/dev/null ||
 	fail "IPAM: $(api 1 GET '/network/ipam?vnet=v1')"
 wait_until 600 0.2 grep -aq "HXGUEST READY" "$(serial 1 100)" || fail "guest on n1 did not boot"
 wait_until 600 0.2 grep -aq "HXGUEST READY" "$(serial 2 101)" || fail "guest on n2 did not boot"
@@ -99,6 +117,46 @@ grep -q "dhcp-host=.*,10.66.0.100,vx102" "$(dir_of 2)/dhcp/v1.conf" || fail "n2'
 ! grep -q "10.66.0.100" "$(dir_of 1)/dhcp/v1.conf" || fail "n1's DHCP lists a VM of n2"
 ok "a guest got its IPAM address (10.66.0.100) from its node's DHCP server and pinged across"
 
+# The firewall with real guests: VM 103 (its IPAM address) and VM 104 (a
+# forged one) ping VM 100 across the VXLAN every second.
+# fw_now VMID STATE: the last two probes VMID printed since the mark are
+# STATE (a mark is the count of probe lines when it was taken).
+declare -A mark
+fw_mark() { mark[$1]=$(grep -ac "^HXFW=" "$(serial 2 "$1")"); }
+fw_now() {
+	local got
+	got=$(grep -a "^HXFW=" "$(serial 2 "$1")" | tail -n +$((${mark[$1]} + 1)) | tail -2 | tr -d '\r' | tr '\n' ' ')
+	[ "$got" = "HXFW=$2 HXFW=$2 " ]
+}
+fw_mark 103; fw_mark 104
+wait_until 600 0.2 fw_now 103 ok || fail "VM 103 cannot reach VM 100 without a firewall"
+wait_until 100 0.2 fw_now 104 ok || fail "baseline: VM 104's forged address does not pass without a firewall"
+ok "without a firewall both guests reach VM 100, the forged source too"
+
+opts() { api 1 PUT /network/firewall/options "$1" | jq -e .data >/dev/null; }
+opts '{"scope":"cluster","enabled":true}' || fail "cluster firewall"
+fw_mark 103; fw_mark 104
+wait_until 100 0.2 fw_now 104 no || fail "VM 104's forged source still passes"
+fw_mark 103
+wait_until 100 0.2 fw_now 103 ok || fail "VM 103 lost VM 100 with the cluster firewall on"
+ok "with the cluster firewall on, the guest with a forged source address is cut off; the honest one is not"
+
+opts '{"scope":"vm/100","enabled":true,"policy_in":"drop"}' || fail "VM 100 firewall"
+fw_mark 103
+wait_until 100 0.2 fw_now 103 no || fail "VM 100's drop policy lets VM 103 in"
+rule=$(api 2 POST /network/firewall/rules '{"scope":"vm/100","direction":"in","action":"accept","macro":"ping","src":"@vnet:v1"}')
+rid=$(echo "$rule" | jq -r '.data.id // empty')
+[ -n "$rid" ] || fail "the ping rule was refused: $rule"
+fw_mark 103
+wait_until 100 0.2 fw_now 103 ok || fail "the ping rule does not let VM 103 in"
+fw_mark 104
+wait_until 100 0.2 fw_now 104 no || fail "the ping rule lets the forged source in"
+api 1 DELETE "/network/firewall/rules/$rid" | jq -e .data >/dev/null || fail "rule delete"
+fw_mark 103
+wait_until 100 0.2 fw_now 103 no || fail "deleting the rule does not block VM 103 again"
+ok "VM 100's drop policy blocks a real guest, a ping rule lets it in, deleting the rule blocks it again"
+opts '{"scope":"cluster","enabled":false}' || fail "cluster firewall off"
+
 # A second vnet comes and goes on every node.
 hx 1 net vnet-create v2 --zone ovl --vni 4343 >/dev/null || fail "vnet v2"
 has() { on "$1" ip link show "$2" >/dev/null 2>&1; }
@@ -117,7 +175,7 @@ task() {
 	wait_until 300 0.2 sh -c "[ \"\$(curl -s --unix-socket $(dir_of "$1")/hxd.sock http://x/api/v1/tasks/$t | jq -r .data.state)\" = ok ]" ||
 		fail "$2 $3 did not end ok"
 }
-for v in 100 101 102; do
+for v in 100 101 102 103 104; do
 	task 1 POST "/vms/$v/stop"
 	task 1 DELETE "/vms/$v"
 done
