@@ -91,6 +91,7 @@ static const struct route routes[] = {
 	{"GET", "/storage/pools/*/volumes/*", h_volume_get, 0},
 	{"DELETE", "/storage/pools/*/volumes/*", h_volume_delete, 0},
 	{"POST", "/storage/pools/*/volumes/*/resize", h_volume_resize, 0},
+	/* PUT /storage/pools/POOL/iso/NAME streams: see upload_begin() */
 };
 
 struct agent_api {
@@ -152,6 +153,12 @@ static void api_status_of(int code, int *status, const char **name)
 		break;
 	case HX_ECONFLICT:
 		*status = 412, *name = "precondition_failed";
+		break;
+	case -EFBIG:
+		*status = 413, *name = "too_large";
+		break;
+	case -ENOSPC:
+		*status = 507, *name = "insufficient_storage";
 		break;
 	case HX_ENOQUORUM:
 	case HX_ENOTLEADER:
@@ -393,6 +400,10 @@ struct conn_ctx {
 	char *body;
 	size_t len;
 	bool too_large;
+	/* PUT /storage/pools/POOL/iso/NAME: the body streams to storage */
+	bool upload_checked, is_upload;
+	struct storage_upload *up;
+	struct api_resp up_resp; /* the error, once there is one */
 };
 
 static enum MHD_Result send_json(struct MHD_Connection *c, int status,
@@ -527,6 +538,74 @@ static enum MHD_Result handle(struct agent *a, bool local,
 	return send_json(c, resp.status, out, resp.etag);
 }
 
+/* Marks an ISO upload and starts it (or records why not). */
+static void upload_begin(struct agent *a, bool local, struct MHD_Connection *c,
+			 const char *url, const char *method,
+			 struct conn_ctx *ctx)
+{
+	const char *args[2];
+	char storage[512];
+
+	if (strcmp(method, "PUT") != 0 ||
+	    strncmp(url, API_ROOT, strlen(API_ROOT)) != 0 ||
+	    !route_match("/storage/pools/*/iso/*", url + strlen(API_ROOT),
+			 args, storage, sizeof(storage)))
+		return;
+	ctx->is_upload = true;
+	if (!local && !api_authorized(a, c))
+		api_fail(&ctx->up_resp, 401, "unauthorized",
+			 "missing or invalid API token (Authorization: "
+			 "Bearer TOKEN)");
+	else if (!a->ident.initialized)
+		api_fail(&ctx->up_resp, 409, "conflict",
+			 "this node is not in a cluster");
+	else
+		storage_upload_begin(
+			a, args[0], args[1],
+			MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+						    "sha256"),
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						    "Content-Length"),
+			local ? "root@local" : "token", &ctx->up,
+			&ctx->up_resp);
+}
+
+/* Upload data goes to the file; the end answers. */
+static enum MHD_Result upload_step(struct agent *a, struct MHD_Connection *c,
+				   const char *upload, size_t *upload_size,
+				   struct conn_ctx *ctx)
+{
+	struct api_resp *resp = &ctx->up_resp;
+
+	if (*upload_size > 0) {
+		if (ctx->up != NULL &&
+		    storage_upload_write(ctx->up, upload, *upload_size, resp) <
+			    0) {
+			storage_upload_abort(ctx->up);
+			ctx->up = NULL;
+		}
+		*upload_size = 0; /* after an error: read and drop the rest */
+		return MHD_YES;
+	}
+	if (ctx->up != NULL) {
+		storage_upload_end(a, ctx->up, resp);
+		ctx->up = NULL;
+	}
+	if (resp->status >= 200 && resp->status < 300) {
+		json_t *data = resp->data;
+
+		resp->data = NULL; /* the answer takes it */
+		return send_json(c, resp->status,
+				 json_pack("{s:o}", "data",
+					   data ? data : json_null()),
+				 NULL);
+	}
+	if (resp->status == 0)
+		api_fail(resp, 500, "internal", "upload ended without answer");
+	return send_error(c, resp->status, resp->code ? resp->code : "internal",
+			  resp->error);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 				  const char *url, const char *method,
 				  const char *version, const char *upload,
@@ -544,6 +623,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		*con_cls = ctx;
 		return MHD_YES;
 	}
+	if (!ctx->upload_checked) {
+		ctx->upload_checked = true;
+		upload_begin(a, local, c, url, method, ctx);
+	}
+	if (ctx->is_upload)
+		return upload_step(a, c, upload, upload_size, ctx);
 	if (*upload_size > 0) {
 		if (!ctx->too_large && ctx->len + *upload_size <= API_MAX_BODY) {
 			char *p = realloc(ctx->body, ctx->len + *upload_size);
@@ -587,6 +672,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 	(void)cls, (void)c, (void)toe;
 	if (ctx != NULL) {
+		storage_upload_abort(ctx->up); /* the client went away */
+		json_decref(ctx->up_resp.data);
 		free(ctx->body);
 		free(ctx);
 		*con_cls = NULL;

@@ -232,4 +232,21 @@ void h_vm_clone(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_disk_move(struct agent *a, struct api_req *req,
 		    struct api_resp *resp);
 
+/* ISO uploads, streamed: api.c calls these for PUT
+ * /storage/pools/POOL/iso/NAME?sha256=HEX instead of buffering the body.
+ * The file is written under a hidden temporary name, hashed on the way,
+ * and linked into place only if the SHA-256 matches; every failure sets
+ * the error in @resp and leaves nothing behind. */
+struct storage_upload;
+void storage_upload_begin(struct agent *a, const char *pool, const char *name,
+			  const char *sha256, const char *length,
+			  const char *actor, struct storage_upload **ret,
+			  struct api_resp *resp);
+int storage_upload_write(struct storage_upload *u, const void *buf, size_t len,
+			 struct api_resp *resp);
+/* Finishes (and frees) @u: 201 with the volume, or the error. */
+void storage_upload_end(struct agent *a, struct storage_upload *u,
+			struct api_resp *resp);
+void storage_upload_abort(struct storage_upload *u);
+
 #endif /* HX_AGENT_STORAGE_H */

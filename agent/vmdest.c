@@ -112,7 +112,21 @@ static int node_check(struct vmexec *x, const struct vm_config *c,
 					  "(local disks are copied, others "
 					  "must be shared)",
 					  i, c->disks[i].volume, me);
-	const char *files[] = {c->cdrom, c->has_kernel ? c->kernel : "",
+	if (c->cdrom[0] != '\0' && c->cdrom[0] != '/') {
+		char path[1100];
+		struct hx_err e = {0};
+
+		if (storage_volume_path(x->a, c->cdrom, true, path,
+					sizeof(path), &e) < 0 ||
+		    stat(path, &st) < 0)
+			return hx_err_set(err, -EINVAL,
+					  "cdrom '%s' cannot move to node '%s': "
+					  "%s",
+					  c->cdrom, me,
+					  e.msg[0] ? e.msg : "not found there");
+	}
+	const char *files[] = {c->cdrom[0] == '/' ? c->cdrom : "",
+			       c->has_kernel ? c->kernel : "",
 			       c->has_kernel ? c->initrd : ""};
 	for (size_t i = 0; i < HX_ARRAY_SIZE(files); i++)
 		if (files[i][0] != '\0' && stat(files[i], &st) < 0)

@@ -223,6 +223,16 @@ static int render_disks(struct xbuf *b, const struct vm_config *c,
 	}
 	if (c->cdrom[0] != '\0') {
 		bool ide = strcmp(c->machine, "pc") == 0;
+		char iso[1024];
+
+		if (c->cdrom[0] == '/')
+			snprintf(iso, sizeof(iso), "%s", c->cdrom);
+		else if (p->resolve == NULL ||
+			 (r = p->resolve(p->resolve_data, c->cdrom, iso,
+					 sizeof(iso))) < 0)
+			return hx_err_set(err, -EINVAL,
+					  "cdrom: volume '%s' cannot be resolved",
+					  c->cdrom);
 		/* The CD-ROM sits after the disks of its bus. */
 		if (ide)
 			disk_target("ide", nhd + (nhd < 2 ? 2 - nhd : 0), dev,
@@ -236,7 +246,7 @@ static int render_disks(struct xbuf *b, const struct vm_config *c,
 		xadd(b, "    <disk type='file' device='cdrom'>\n"
 			"      <driver name='qemu' type='raw'/>\n"
 			"      <source file='");
-		xesc(b, c->cdrom);
+		xesc(b, iso);
 		xadd(b, "'/>\n      <target dev='%s' bus='%s'/>\n"
 			"      <readonly/>\n",
 		     dev, bus);
