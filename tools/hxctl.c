@@ -254,6 +254,13 @@ static const struct ctl_command ctl_commands[] = {
 	 "POOL:NAME --size SIZE [--node NODE]", "create an empty volume",
 	 "NAME ends in .qcow2 or .raw, which sets the format. SIZE is MiB\n"
 	 "or takes a G or T suffix."},
+	{"storage", "upload", hxctl_cmd_storage_upload, "sha256: name:", 2, 2,
+	 "POOL FILE --sha256 HEX [--name NAME.iso]",
+	 "upload an ISO image into a pool",
+	 "The file is streamed to the node asked (for a node-local pool, ask\n"
+	 "the node that should hold it) and kept only if its SHA-256 is\n"
+	 "HEX (e.g. from sha256sum or the distribution's SHA256SUMS).\n"
+	 "NAME defaults to the file's name; it ends in .iso."},
 	{"storage", "free", hxctl_cmd_storage_free, "node:", 1, 1,
 	 "POOL:NAME [--node NODE]", "delete a volume no VM uses", NULL},
 	{"storage", "resize", hxctl_cmd_storage_resize, "size: node:", 1, 1,

@@ -311,6 +311,19 @@ check "the stored file is the upload" cmp -s "$work/test.iso" "$work/isos/test.i
 check "listed as an ISO" jqt GET /storage/pools/isos/volumes "" \
 	'[.data[] | {name, format, content, size_bytes}] == [{"name":"test.iso","format":"iso","content":"iso","size_bytes":3000000}]'
 check "uploading it again: conflict" upload 409 "exists" test.iso "?sha256=$sum"
+hx() { "$top_builddir/hxctl" --data-dir "$work/data" "$@"; }
+hx_exit() { # WANT CMD...: hxctl exits WANT
+	local want=$1 got
+	shift
+	hx "$@" >/dev/null 2>&1
+	got=$?
+	[ "$got" = "$want" ] || { echo "# hxctl $*: exit $got, want $want"; return 1; }
+}
+check "hxctl storage upload, wrong checksum (exit 1)" hx_exit 1 storage upload isos "$work/test.iso" --name copy.iso --sha256 "$bad"
+check "hxctl storage upload, no checksum (usage, 2)" hx_exit 2 storage upload isos "$work/test.iso"
+check "hxctl storage upload" hx_exit 0 storage upload isos "$work/test.iso" --name copy.iso --sha256 "$sum"
+check "hxctl's upload is the file" cmp -s "$work/test.iso" "$work/isos/copy.iso"
+check "hxctl storage free of the copy" hx_exit 0 storage free isos:copy.iso
 t=$(api POST /vms '{"vmid":400,"name":"installer","cdrom":{"iso":"isos:test.iso"}}' | jq -r '.data.task // empty')
 check "VM with the ISO as CD-ROM" sh -c "[ -n '$t' ]"
 [ -n "$t" ] && check "created" task_ok "$t"
