@@ -92,6 +92,7 @@ static const struct route routes[] = {
 	{"DELETE", "/storage/pools/*/volumes/*", h_volume_delete, 0},
 	{"POST", "/storage/pools/*/volumes/*/resize", h_volume_resize, 0},
 	/* PUT /storage/pools/POOL/iso/NAME streams: see upload_begin() */
+	{"POST", "/storage/pools/*/iso", h_iso_download, 0},
 };
 
 struct agent_api {

@@ -231,6 +231,32 @@ void h_vm_template(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_clone(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_disk_move(struct agent *a, struct api_req *req,
 		    struct api_resp *resp);
+void h_iso_download(struct agent *a, struct api_req *req,
+		    struct api_resp *resp);
+
+/* ISO images (storage_iso.c): written to a hidden temporary file in the
+ * pool, hashed on the way, linked into place only if the SHA-256 (64 hex
+ * digits) matches. @length < 0: unknown. Every failure leaves nothing. */
+struct storage_upload;
+struct storage_iso {
+	struct statedb_pool pool;
+	char name[STATEDB_VOLUME_NAME_MAX + 1];
+	char sha256[65];
+	uint64_t bytes, ms;
+};
+int storage_iso_open(struct agent *a, const char *pool, const char *name,
+		     const char *sha256, int64_t length, const char *actor,
+		     struct storage_upload **ret, struct hx_err *err);
+int storage_iso_write(struct storage_upload *u, const void *buf, size_t len,
+		      struct hx_err *err);
+/* Checks the checksum and links the file into place; frees @u. */
+int storage_iso_close(struct agent *a, struct storage_upload *u,
+		      struct storage_iso *ret, struct hx_err *err);
+void storage_iso_abort(struct storage_upload *u);
+/* Downloads @url (http, https) into ISO @name of @pool as a task. */
+int storage_iso_download(struct agent *a, const char *pool, const char *name,
+			 const char *url, const char *sha256, const char *actor,
+			 int64_t *ret_task, struct hx_err *err);
 
 /* ISO uploads, streamed: api.c calls these for PUT
  * /storage/pools/POOL/iso/NAME?sha256=HEX instead of buffering the body.

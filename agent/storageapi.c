@@ -12,15 +12,11 @@
  * at once; nothing is half-done when they fail.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
-
-#include <sodium.h>
 
 #include "agent/agent.h"
 #include "agent/storage.h"
@@ -818,190 +814,87 @@ void h_vm_disk_move(struct agent *a, struct api_req *req, struct api_resp *resp)
 
 /* ---- ISO upload (streamed by api.c, PUT /storage/pools/POOL/iso/NAME) */
 
-#define ISO_MAX_BYTES (INT64_C(16) << 30) /* 16 GiB */
-
-struct storage_upload {
-	struct statedb_pool pool;
-	char name[STATEDB_VOLUME_NAME_MAX + 1];
-	char tmp[1100], final[1100];
-	char actor[96];
-	int fd;
-	unsigned char want[crypto_hash_sha256_BYTES];
-	crypto_hash_sha256_state st;
-	uint64_t written, max;
-	uint64_t t0_ms;
-};
-
-static int hex_decode(const char *s, unsigned char *out, size_t n)
-{
-	if (s == NULL || strlen(s) != 2 * n)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
-		    strchr("0123456789abcdefABCDEF", s[2 * i]) == NULL ||
-		    strchr("0123456789abcdefABCDEF", s[2 * i + 1]) == NULL)
-			return -EINVAL;
-		out[i] = (unsigned char)v;
-	}
-	return 0;
-}
-
 void storage_upload_begin(struct agent *a, const char *pool, const char *name,
 			  const char *sha256, const char *length,
 			  const char *actor, struct storage_upload **ret,
 			  struct api_resp *resp)
 {
-	const struct stor_backend *be;
-	struct storage_upload *u;
-	struct statvfs vfs;
 	struct hx_err err = {0};
-	size_t n = strlen(name);
+	int64_t len = -1;
 	char *end;
 
 	*ret = NULL;
-	if (statedb_volume_name_check(name, &err) < 0) {
-		api_error_from(resp, &err);
-		return;
-	}
-	if (n < 5 || strcmp(name + n - 4, ".iso") != 0) {
-		api_error(resp, -EINVAL, "'%s': an ISO's name ends in .iso",
-			  name);
-		return;
-	}
-	if ((u = calloc(1, sizeof(*u))) == NULL) {
-		api_error(resp, -ENOMEM, "out of memory");
-		return;
-	}
-	u->fd = -1;
-	if (hex_decode(sha256, u->want, sizeof(u->want)) < 0) {
-		api_error(resp, -EINVAL,
-			  "?sha256=HEX (64 hex digits) is required: the upload "
-			  "is kept only if it matches");
-		goto fail;
-	}
-	if (storage_pool_here(a, pool, &u->pool, &be, &err) < 0) {
-		api_error_from(resp, &err);
-		goto fail;
-	}
-	if (!statedb_pool_has_content(&u->pool, "iso")) {
-		api_error(resp, -EINVAL,
-			  "storage pool '%s' does not hold ISO images "
-			  "(content:%s)",
-			  pool, u->pool.content);
-		goto fail;
-	}
-	u->max = ISO_MAX_BYTES;
 	if (length != NULL) {
-		unsigned long long l = strtoull(length, &end, 10);
-		if (*end == '\0' && l > u->max) {
-			api_error(resp, -EFBIG,
-				  "%llu bytes: ISO images are at most %" PRId64
-				  " bytes",
-				  l, ISO_MAX_BYTES);
-			goto fail;
-		}
-		if (*end == '\0' && statvfs(u->pool.path, &vfs) == 0 &&
-		    l > (unsigned long long)vfs.f_bavail * vfs.f_frsize) {
-			api_error(
-				resp, -ENOSPC,
-				"pool '%s' has %llu bytes free, not %llu", pool,
-				(unsigned long long)vfs.f_bavail * vfs.f_frsize,
-				l);
-			goto fail;
-		}
+		long long l = strtoll(length, &end, 10);
+		if (*end == '\0' && l >= 0)
+			len = l;
 	}
-	snprintf(u->name, sizeof(u->name), "%s", name);
-	snprintf(u->actor, sizeof(u->actor), "%s", actor);
-	if (be->path(&u->pool, name, u->final, sizeof(u->final)) < 0 ||
-	    snprintf(u->tmp, sizeof(u->tmp), "%s/.upload-%s.XXXXXX",
-		     u->pool.path, name) >= (int)sizeof(u->tmp)) {
-		api_error(resp, -EINVAL, "path too long");
-		goto fail;
-	}
-	if (access(u->final, F_OK) == 0) {
-		api_error(resp, -EEXIST, "volume '%s:%s' already exists", pool,
-			  name);
-		goto fail;
-	}
-	if ((u->fd = mkostemp(u->tmp, O_CLOEXEC)) < 0) {
-		api_error(resp, -errno, "cannot create a file in '%s': %s",
-			  u->pool.path, strerror(errno));
-		goto fail;
-	}
-	crypto_hash_sha256_init(&u->st);
-	u->t0_ms = hx_now_ms();
-	*ret = u;
-	return;
-fail:
-	free(u);
-}
-
-void storage_upload_abort(struct storage_upload *u)
-{
-	if (u == NULL)
-		return;
-	if (u->fd >= 0) {
-		close(u->fd);
-		(void)unlink(u->tmp);
-	}
-	free(u);
+	if (storage_iso_open(a, pool, name, sha256, len, actor, ret, &err) < 0)
+		api_error_from(resp, &err);
 }
 
 int storage_upload_write(struct storage_upload *u, const void *buf, size_t len,
 			 struct api_resp *resp)
 {
-	int r;
+	struct hx_err err = {0};
+	int r = storage_iso_write(u, buf, len, &err);
 
-	if (u->written + len > u->max) {
-		api_error(resp, -EFBIG,
-			  "ISO images are at most %" PRId64 " bytes",
-			  ISO_MAX_BYTES);
-		return -EFBIG;
-	}
-	if ((r = hx_write_all(u->fd, buf, len)) < 0) {
-		api_error(resp, r == -ENOSPC ? -ENOSPC : -EIO,
-			  "writing the upload: %s", strerror(-r));
-		return r;
-	}
-	crypto_hash_sha256_update(&u->st, buf, len);
-	u->written += len;
-	return 0;
+	if (r < 0)
+		api_error_from(resp, &err);
+	return r;
 }
 
 void storage_upload_end(struct agent *a, struct storage_upload *u,
 			struct api_resp *resp)
 {
-	unsigned char got[crypto_hash_sha256_BYTES];
-	char hex[2 * crypto_hash_sha256_BYTES + 1], subj[48];
-	uint64_t ms;
+	struct storage_iso iso;
+	struct hx_err err = {0};
 
-	crypto_hash_sha256_final(&u->st, got);
-	sodium_bin2hex(hex, sizeof(hex), got, sizeof(got));
-	if (sodium_memcmp(got, u->want, sizeof(got)) != 0) {
-		api_error(resp, -EINVAL,
-			  "checksum mismatch: the %" PRIu64 " bytes received "
-			  "have sha256 %s; nothing was kept",
-			  u->written, hex);
-		goto out;
+	if (storage_iso_close(a, u, &iso, &err) < 0) {
+		api_error_from(resp, &err);
+		return;
 	}
-	if (fsync(u->fd) < 0 || link(u->tmp, u->final) < 0) {
-		api_error(resp, errno == EEXIST ? -EEXIST : -EIO,
-			  "cannot store '%s': %s", u->name, strerror(errno));
-		goto out;
-	}
-	ms = hx_now_ms() - u->t0_ms;
-	agent_event(a, "storage.volume", subject(u->pool.name, subj), u->actor,
-		    "ISO '%s:%s' uploaded (%" PRIu64 " bytes in %" PRIu64
-		    " ms, sha256 %s)",
-		    u->pool.name, u->name, u->written, ms, hex);
-	vol_answer(a, resp, &u->pool, a->cfg.name, u->name);
+	vol_answer(a, resp, &iso.pool, a->cfg.name, iso.name);
 	if (resp->data != NULL) {
-		json_object_set_new(resp->data, "sha256", json_string(hex));
+		json_object_set_new(resp->data, "sha256",
+				    json_string(iso.sha256));
 		resp->status = 201;
 	}
-	storage_kick(a);
-out:
-	storage_upload_abort(u);
+}
+
+void storage_upload_abort(struct storage_upload *u)
+{
+	storage_iso_abort(u);
+}
+
+/* POST /storage/pools/POOL/iso {"name", "url", "sha256"}: a download task
+ * on the node that keeps the pool's files. */
+void h_iso_download(struct agent *a, struct api_req *req, struct api_resp *resp)
+{
+	static const char *const allowed[] = {"name", "url", "sha256", NULL};
+	char name[STATEDB_VOLUME_NAME_MAX + 1], url[2048], sha[80], node[64];
+	struct statedb_pool p;
+	struct hx_err err = {0};
+	int64_t task;
+
+	if (!api_body_check(req, resp, allowed, true) ||
+	    !str_field(req, resp, "name", name, sizeof(name), true) ||
+	    !str_field(req, resp, "url", url, sizeof(url), true) ||
+	    !str_field(req, resp, "sha256", sha, sizeof(sha), true))
+		return;
+	if (!vol_route(a, req, resp, &p, node, sizeof(node)))
+		return;
+	if (storage_iso_download(a, p.name, name, url, sha, req->actor, &task,
+				 &err) < 0) {
+		api_error_from(resp, &err);
+		return;
+	}
+	resp->status = 202;
+	resp->data =
+		json_pack("{s:s, s:I}", "volid", "", "task", (json_int_t)task);
+	if (resp->data != NULL) {
+		char volid[STATEDB_POOL_NAME_MAX + STATEDB_VOLUME_NAME_MAX + 2];
+		snprintf(volid, sizeof(volid), "%s:%s", p.name, name);
+		json_object_set_new(resp->data, "volid", json_string(volid));
+	}
 }
