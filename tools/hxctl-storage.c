@@ -718,3 +718,54 @@ int hxctl_cmd_storage_upload(struct hxctl *c, const struct hxctl_args *a)
 	fclose(f);
 	return code;
 }
+
+int hxctl_cmd_storage_download(struct hxctl *c, const struct hxctl_args *a)
+{
+	const char *sha = hxctl_args_get(a, "sha256");
+	const char *name = hxctl_args_get(a, "name");
+	struct hxctl_req req = {.method = "POST"};
+	struct hxctl_resp resp;
+	char path[512];
+	json_t *body;
+	int64_t task;
+	int code;
+
+	if (sha == NULL) {
+		hxctl_warn("--sha256 HEX is required: the node keeps the file "
+			   "only if it matches");
+		return HXCTL_EXIT_USAGE;
+	}
+	if (name == NULL) {
+		name = strrchr(a->pos[1], '/');
+		name = name != NULL ? name + 1 : a->pos[1];
+	}
+	if (pool_path(path, sizeof(path), a->pos[0], NULL, false, "/iso",
+		      hxctl_args_get(a, "node")) < 0)
+		return HXCTL_EXIT_USAGE;
+	body = json_pack("{s:s, s:s, s:s}", "name", name, "url", a->pos[1],
+			 "sha256", sha);
+	if (body == NULL)
+		return HXCTL_EXIT_ERROR;
+	req.path = path;
+	req.body = body;
+	code = hxctl_call(c, &req, &resp);
+	json_decref(body);
+	if (code != HXCTL_EXIT_OK) {
+		hxctl_fail(&resp, code);
+	} else if (!hxctl_json_int(resp.data, "task", &task)) {
+		hxctl_warn("unexpected answer: no task ID");
+		code = HXCTL_EXIT_ERROR;
+	} else {
+		if (c->json && hxctl_args_get(a, "wait") == NULL)
+			hxctl_json_print(resp.data);
+		else if (!c->json)
+			printf("%s: download: task %lld\n",
+			       hxctl_json_str(resp.data, "volid", "?"),
+			       (long long)task);
+		fflush(stdout);
+		if (hxctl_args_get(a, "wait") != NULL)
+			code = hxctl_task_wait(c, task, 6 * 3600);
+	}
+	hxctl_resp_close(&resp);
+	return code;
+}

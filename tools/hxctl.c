@@ -261,6 +261,13 @@ static const struct ctl_command ctl_commands[] = {
 	 "the node that should hold it) and kept only if its SHA-256 is\n"
 	 "HEX (e.g. from sha256sum or the distribution's SHA256SUMS).\n"
 	 "NAME defaults to the file's name; it ends in .iso."},
+	{"storage", "download", hxctl_cmd_storage_download,
+	 "sha256: name: node: wait", 2, 2,
+	 "POOL URL --sha256 HEX [--name NAME.iso] [--node NODE] [--wait]",
+	 "download an ISO image from a URL into a pool",
+	 "The node that keeps the pool's files fetches URL (http or https)\n"
+	 "as a task and keeps it only if its SHA-256 is HEX. NAME defaults\n"
+	 "to the URL's last segment."},
 	{"storage", "free", hxctl_cmd_storage_free, "node:", 1, 1,
 	 "POOL:NAME [--node NODE]", "delete a volume no VM uses", NULL},
 	{"storage", "resize", hxctl_cmd_storage_resize, "size: node:", 1, 1,

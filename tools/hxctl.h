@@ -352,5 +352,6 @@ hxctl_cmd_fn hxctl_cmd_vm_template;
 hxctl_cmd_fn hxctl_cmd_vm_clone;
 hxctl_cmd_fn hxctl_cmd_vm_move_disk;
 hxctl_cmd_fn hxctl_cmd_storage_upload;
+hxctl_cmd_fn hxctl_cmd_storage_download;
 
 #endif /* HX_TOOLS_HXCTL_H */

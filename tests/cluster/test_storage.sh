@@ -129,8 +129,8 @@ c=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$(dir_of 2)/hxd.sock" 
 	"http://x/api/v1/storage/pools/isos/iso?node=n1")
 [ "$c" = 400 ] || fail "a file:// URL answered $c"
 [ -z "$(find "$STOR/isos" -mindepth 1)" ] || fail "failed downloads left files: $(find "$STOR/isos" -mindepth 1)"
-act POST "/storage/pools/isos/iso?node=n1" \
-	"{\"name\":\"net.iso\",\"url\":\"http://$(ip_of 2):8080/test.iso\",\"sha256\":\"$sum\"}"
+hx 2 storage download isos "http://$(ip_of 2):8080/test.iso" --name net.iso \
+	--node n1 --sha256 "$sum" --wait >/dev/null || fail "hxctl storage download"
 cmp -s "$STOR/web/test.iso" "$STOR/isos/net.iso" || fail "downloaded ISO differs"
 kill "$WEB_PID" 2>/dev/null
 WEB_PID=
