@@ -31,7 +31,7 @@ HX_TEST=benchsto
 guest_paths
 STOR=$(mktemp -d /tmp/hx-bench-stor-XXXXXX)
 # shellcheck disable=SC2154 # hx_libvirt_rc is set inside the trap
-trap 'hx_libvirt_rc=$?; libvirt_stop_all; mountpoint -q "$STOR/tank" && umount "$STOR/tank"; rm -rf "$STOR"; (exit $hx_libvirt_rc); cleanup' EXIT
+trap 'hx_libvirt_rc=$?; libvirt_stop_all; mountpoint -q "$STOR/tank" && { umount "$STOR/tank" || umount -l "$STOR/tank"; }; rm -rf "$STOR"; (exit $hx_libvirt_rc); cleanup' EXIT
 mkdir -p "$STOR/fast" "$STOR/tank"
 truncate -s 1G "$STOR/btrfs.img"
 mkfs.btrfs -q "$STOR/btrfs.img" >/dev/null || fail "mkfs.btrfs"

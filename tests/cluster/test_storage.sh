@@ -23,7 +23,7 @@ STOR=$(mktemp -d /tmp/hx-stor-cluster-XXXXXX)
 # After libvirt (QEMU holds the images) and before lib.sh's cleanup.
 WEB_PID=
 # shellcheck disable=SC2154 # hx_libvirt_rc is set inside the trap
-trap 'hx_libvirt_rc=$?; [ -n "$WEB_PID" ] && kill "$WEB_PID" 2>/dev/null; libvirt_stop_all; mountpoint -q "$STOR/tank" && umount "$STOR/tank"; rm -rf "$STOR"; (exit $hx_libvirt_rc); cleanup' EXIT
+trap 'hx_libvirt_rc=$?; [ -n "$WEB_PID" ] && kill "$WEB_PID" 2>/dev/null; libvirt_stop_all; mountpoint -q "$STOR/tank" && { umount "$STOR/tank" || umount -l "$STOR/tank"; }; rm -rf "$STOR"; (exit $hx_libvirt_rc); cleanup' EXIT
 mkdir -p "$STOR/fast" "$STOR/tank"
 truncate -s 512M "$STOR/btrfs.img"
 mkfs.btrfs -q "$STOR/btrfs.img" >/dev/null || fail "mkfs.btrfs"

@@ -14,7 +14,7 @@ pid=
 fail=0
 cleanup() {
 	[ -n "$pid" ] && { kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
-	mountpoint -q "$work/tank" && umount "$work/tank"
+	mountpoint -q "$work/tank" && { umount "$work/tank" || umount -l "$work/tank"; }
 	if [ "$fail" = 0 ]; then rm -rf "$work"; else tail -30 "$work/log"; echo "kept $work"; fi
 }
 trap cleanup EXIT
