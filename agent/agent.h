@@ -17,6 +17,7 @@ struct hxraft_node;
 struct statedb;
 struct liveness;
 struct vmexec;
+struct agent_ha;
 struct storx;
 
 /* ---- configuration (config.c) ---- */
@@ -32,6 +33,9 @@ struct agent_config {
 	char libvirt_uri[256];
 	char images_dir[1024]; /* "" = DATA_DIR/images */
 	char accel[8];	       /* auto, kvm, tcg */
+	char watchdog[256];    /* watchdog device, "" = none */
+	bool no_net;	       /* apply no vnets or firewall to this host */
+	char frr_vty[256];     /* FRR's vty socket directory (evpn) */
 	int verbose;
 	bool check_only;
 };
@@ -59,6 +63,7 @@ struct agent {
 	pthread_mutex_t lock; /* guards ident, running, tls/peer/node/db */
 	struct agent_identity ident;
 	bool running;	      /* cluster services are up */
+	bool left;	      /* left the cluster: never save membership */
 	bool stopping;
 	int exit_code;
 	struct hxraft_tls *tls;
@@ -68,7 +73,9 @@ struct agent {
 	struct liveness *live;
 	struct agent_api *api;
 	struct vmexec *vmx; /* NULL until the cluster services run */
+	struct agent_ha *ha; /* NULL until the cluster services run */
 	struct storx *stx;  /* storage executor (agent/storage.c) */
+	struct netexec *netx; /* network executor, NULL until then too */
 	uv_timer_t tick;
 	bool tick_busy;
 	uv_work_t tick_work;
@@ -117,6 +124,8 @@ int agent_cluster_token(struct agent *a, int64_t ttl_s, char *ret_token,
 			size_t len, int64_t *ret_expires, struct hx_err *err);
 int agent_cluster_join(struct agent *a, const char *address,
 		       const char *token, struct hx_err *err);
+/* Leaves the cluster (leadership handed over first) and wipes this node's
+ * membership; the caller then stops hxd. */
 int agent_cluster_leave(struct agent *a, struct hx_err *err);
 int agent_cluster_remove(struct agent *a, const char *name,
 			 struct hx_err *err);
@@ -168,6 +177,9 @@ struct api_resp {
 	char etag[40];
 	char error[512]; /* for errors */
 	const char *code;
+	bool moved; /* refused unread: this node is no longer the leader */
+	bool exit_after; /* stop hxd once this response is sent (local
+			  * routes only) */
 };
 
 struct agent_fwd_reply {
@@ -176,7 +188,10 @@ struct agent_fwd_reply {
 	char etag[40];
 };
 /* Forwards an API request to the node at peer address @peer (NULL: the
- * leader), with its actor and If-Match. */
+ * leader), with its actor and If-Match. -EAGAIN means the request ran
+ * nowhere (no leader known, the node could not be reached, or the node
+ * reached was no leader any more): it can be sent again. Other errors: it
+ * may have run. */
 int agent_forward(struct agent *a, const char *peer,
 		  const struct api_req *req, const char *body,
 		  struct agent_fwd_reply *ret, struct hx_err *err);
@@ -187,6 +202,55 @@ void api_forward(struct agent *a, const char *peer, struct api_req *req,
 
 struct agent_api;
 int agent_api_start(struct agent *a, bool https, struct hx_err *err);
+/* One HTTP request as the server received it, transport aside (all
+ * borrowed). */
+struct api_http_req {
+	const char *method;
+	const char *url;	   /* the path, percent-decoded, no query */
+	const char *query;	   /* built with api_query_add(); NULL if it
+				    * did not fit (the request gets a 414) */
+	const char *if_match;	   /* header or NULL */
+	const char *authorization; /* header or NULL */
+	const char *content_length; /* header or NULL */
+	const char *body;	   /* NULL if none */
+	size_t body_len;
+	bool body_too_large; /* the server dropped a body over the limit */
+	bool local;	     /* unix socket */
+};
+/* Its answer: the status, the JSON text (malloc'ed, owned by the caller;
+ * NULL on OOM) and the ETag without quotes ("" for none). */
+struct api_http_resp {
+	int status;
+	char *body;
+	char etag[40];
+	bool exit_after; /* stop hxd once this response is sent */
+};
+/* Authenticates, parses, routes and runs @in; any thread. The HTTP
+ * server's only entry into the API, and the fuzz target's. */
+void agent_api_http(struct agent *a, const struct api_http_req *in,
+		    struct api_http_resp *ret);
+/* Appends the query parameter @key=@value (as the HTTP server decoded
+ * them) to the query string @q of @size bytes. -E2BIG (@q unchanged) if
+ * it does not fit. */
+int api_query_add(char *q, size_t size, const char *key, const char *value);
+/* A request whose body streams to a handler as it arrives instead of being
+ * buffered: PUT /storage/pools/POOL/iso/NAME (an ISO image). */
+struct api_upload;
+/* Whether @in (headers and query; no body yet) is a streamed upload. If so
+ * it is authenticated and started, and *@ret is set (owned by the caller:
+ * end it with agent_api_upload_end() or drop it with _free()); a refusal is
+ * kept in it and answered at the end, its body read and dropped. Any
+ * thread (the HTTP server's). */
+bool agent_api_upload_begin(struct agent *a, const struct api_http_req *in,
+			    struct api_upload **ret);
+/* The next @len bytes of the body (borrowed). */
+void agent_api_upload_data(struct api_upload *u, const char *buf, size_t len);
+/* The body is complete: finishes the upload, answers in @ret as
+ * agent_api_http() does and frees @u. */
+void agent_api_upload_end(struct agent *a, struct api_upload *u,
+			  struct api_http_resp *ret);
+/* The client went away: drops what was written and frees @u (NULL ok). */
+void agent_api_upload_free(struct api_upload *u);
 void agent_api_stop(struct agent *a);
 /* Routes and runs a request (also used for forwarded requests). */
 void agent_api_dispatch(struct agent *a, struct api_req *req,
@@ -195,9 +259,10 @@ void agent_api_dispatch(struct agent *a, struct api_req *req,
 void api_error(struct api_resp *resp, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void api_error_from(struct api_resp *resp, const struct hx_err *err);
-/* Query parameter @key into @buf; false if absent. */
-bool api_query(const struct api_req *req, const char *key, char *buf,
-	       size_t len);
+/* Query parameter @key into @buf (@len bytes): 1 if present, 0 if
+ * absent, -EINVAL if its value does not fit (@buf is then unusable). */
+int api_query(const struct api_req *req, const char *key, char *buf,
+	      size_t len);
 /* The digest a client sent (If-Match, quotes stripped, or the body's
  * "digest" field) copied into @buf; NULL if none. */
 const char *api_if_match(const struct api_req *req, char *buf, size_t len);
@@ -232,6 +297,34 @@ void h_vm_action(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_status(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_migrate_op(struct agent *a, struct api_req *req,
 		     struct api_resp *resp);
+/* High availability (haapi.c). */
+void h_ha_status(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_ha_resources_list(struct agent *a, struct api_req *req,
+			 struct api_resp *resp);
+void h_ha_resource_add(struct agent *a, struct api_req *req,
+		       struct api_resp *resp);
+void h_ha_resource_get(struct agent *a, struct api_req *req,
+		       struct api_resp *resp);
+void h_ha_resource_patch(struct agent *a, struct api_req *req,
+			 struct api_resp *resp);
+void h_ha_resource_delete(struct agent *a, struct api_req *req,
+			  struct api_resp *resp);
+void h_ha_resource_why(struct agent *a, struct api_req *req,
+		       struct api_resp *resp);
+void h_ha_resource_action(struct agent *a, struct api_req *req,
+			  struct api_resp *resp);
+void h_ha_node_maintenance(struct agent *a, struct api_req *req,
+			   struct api_resp *resp);
+void h_ha_rules_list(struct agent *a, struct api_req *req,
+		     struct api_resp *resp);
+void h_ha_rule_add(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_ha_rule_get(struct agent *a, struct api_req *req, struct api_resp *resp);
+void h_ha_rule_patch(struct agent *a, struct api_req *req,
+		     struct api_resp *resp);
+void h_ha_rule_delete(struct agent *a, struct api_req *req,
+		      struct api_resp *resp);
+/* /network/...: zones, vnets, subnets, IPAM, firewall (netapi.c). */
+void h_network(struct agent *a, struct api_req *req, struct api_resp *resp);
 
 /* Records an event; failures are logged, never fatal. */
 void agent_event(struct agent *a, const char *kind, const char *subject,

@@ -33,6 +33,8 @@
 
 #define API_ROOT "/api/v1"
 #define API_MAX_BODY (64 * 1024)
+#define API_MAX_QUERY 1024
+#define API_FORWARD_WAIT_MS 10000 /* for a leader, like statedb's writes */
 
 enum {
 	R_LOCAL = 1,	  /* unix socket only */
@@ -80,6 +82,20 @@ static const struct route routes[] = {
 	{"POST", "/vms/*/disks/*/move", h_vm_disk_move, 0},
 	{"POST", "/vms/*/*", h_vm_action, 0},
 	{"POST", "/vms/*/migrate/*", h_vm_migrate_op, 0},
+	{"GET", "/ha/status", h_ha_status, R_LEADER},
+	{"GET", "/ha/resources", h_ha_resources_list, 0},
+	{"POST", "/ha/resources", h_ha_resource_add, R_LEADER},
+	{"GET", "/ha/resources/*", h_ha_resource_get, 0},
+	{"PATCH", "/ha/resources/*", h_ha_resource_patch, R_LEADER},
+	{"DELETE", "/ha/resources/*", h_ha_resource_delete, R_LEADER},
+	{"GET", "/ha/resources/*/*", h_ha_resource_why, 0},
+	{"POST", "/ha/resources/*/*", h_ha_resource_action, R_LEADER},
+	{"POST", "/ha/nodes/*/maintenance", h_ha_node_maintenance, R_LEADER},
+	{"GET", "/ha/rules", h_ha_rules_list, 0},
+	{"POST", "/ha/rules", h_ha_rule_add, R_LEADER},
+	{"GET", "/ha/rules/*", h_ha_rule_get, 0},
+	{"PATCH", "/ha/rules/*", h_ha_rule_patch, R_LEADER},
+	{"DELETE", "/ha/rules/*", h_ha_rule_delete, R_LEADER},
 	/* storage (agent/storageapi.c) */
 	{"GET", "/storage/pools", h_pools_list, 0},
 	{"POST", "/storage/pools", h_pool_create, 0},
@@ -93,6 +109,17 @@ static const struct route routes[] = {
 	{"POST", "/storage/pools/*/volumes/*/resize", h_volume_resize, 0},
 	/* PUT /storage/pools/POOL/iso/NAME streams: see upload_begin() */
 	{"POST", "/storage/pools/*/iso", h_iso_download, 0},
+	{"GET", "/network/*", h_network, 0},
+	{"POST", "/network/*", h_network, 0},
+	{"GET", "/network/*/*", h_network, 0},
+	{"POST", "/network/*/*", h_network, 0},
+	{"PATCH", "/network/*/*", h_network, 0},
+	{"PUT", "/network/*/*", h_network, 0},
+	{"DELETE", "/network/*/*", h_network, 0},
+	{"GET", "/network/firewall/*/*", h_network, 0},
+	{"PATCH", "/network/firewall/*/*", h_network, 0},
+	{"PUT", "/network/firewall/*/*", h_network, 0},
+	{"DELETE", "/network/firewall/*/*", h_network, 0},
 };
 
 struct agent_api {
@@ -148,6 +175,7 @@ static void api_status_of(int code, int *status, const char **name)
 		break;
 	case -EEXIST:
 	case -EBUSY:
+	case -ENOSPC:
 	case HX_ENOTINIT:
 	case HX_ESCHEMA:
 		*status = 409, *name = "conflict";
@@ -158,7 +186,7 @@ static void api_status_of(int code, int *status, const char **name)
 	case -EFBIG:
 		*status = 413, *name = "too_large";
 		break;
-	case -ENOSPC:
+	case HX_ENOSPACE:
 		*status = 507, *name = "insufficient_storage";
 		break;
 	case HX_ENOQUORUM:
@@ -197,27 +225,82 @@ void api_error_from(struct api_resp *resp, const struct hx_err *err)
 
 /* ---- request helpers ---- */
 
-bool api_query(const struct api_req *req, const char *key, char *buf,
-	       size_t len)
+/*
+ * The query string keeps each parameter as "key=value" joined by '&', with
+ * '%', '&' and '=' inside keys and values escaped as %25, %26 and %3D
+ * (api_query_add()), so that a decoded "a%26b=c" sent by a client stays
+ * one value. It travels as is to other nodes with forwarded requests.
+ */
+static int hexdigit(char c)
 {
-	size_t klen = strlen(key);
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+				      : -1;
+}
+
+/* The byte at @s[*i] (of @n) decoded; advances *@i past it. */
+static char query_char(const char *s, size_t n, size_t *i)
+{
+	char c = s[*i];
+
+	if (c == '%' && *i + 2 < n && hexdigit(s[*i + 1]) >= 0 &&
+	    hexdigit(s[*i + 2]) >= 0) {
+		c = (char)(hexdigit(s[*i + 1]) * 16 + hexdigit(s[*i + 2]));
+		*i += 2;
+	}
+	(*i)++;
+	return c;
+}
+
+/* Decodes @n bytes of @s into @buf (@len bytes); -E2BIG if too long. */
+static int query_unescape(const char *s, size_t n, char *buf, size_t len)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n;) {
+		if (w + 1 >= len)
+			return -E2BIG;
+		buf[w++] = query_char(s, n, &i);
+	}
+	buf[w] = '\0';
+	return 0;
+}
+
+/* Whether the @n escaped bytes at @s decode to @key. */
+static bool query_key_is(const char *s, size_t n, const char *key)
+{
+	size_t i = 0;
+
+	while (i < n)
+		if (*key == '\0' || query_char(s, n, &i) != *key++)
+			return false;
+	return *key == '\0';
+}
+
+int api_query(const struct api_req *req, const char *key, char *buf,
+	      size_t len)
+{
 	const char *p = req->query;
 
 	while (p != NULL && *p != '\0') {
 		const char *end = strchr(p, '&');
 		size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+		const char *eq = memchr(p, '=', n);
+		size_t kn = eq != NULL ? (size_t)(eq - p) : n;
 
-		if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-			size_t vlen = n - klen - 1;
-			if (vlen >= len)
-				vlen = len - 1;
-			memcpy(buf, p + klen + 1, vlen);
-			buf[vlen] = '\0';
-			return true;
+		if (query_key_is(p, kn, key)) {
+			if (eq == NULL) {
+				buf[0] = '\0';
+				return 1;
+			}
+			if (query_unescape(eq + 1, n - kn - 1, buf, len) < 0)
+				return -EINVAL;
+			return 1;
 		}
 		p = end != NULL ? end + 1 : NULL;
 	}
-	return false;
+	return 0;
 }
 
 const char *api_if_match(const struct api_req *req, char *buf, size_t len)
@@ -225,6 +308,13 @@ const char *api_if_match(const struct api_req *req, char *buf, size_t len)
 	const char *d = req->if_match;
 	json_t *v;
 
+	/* "If-Match: *" asks only that the object exists, which every handler
+	 * checks: no precondition from the header. A weak tag (W/"...") is
+	 * compared like a strong one, since digests are exact. */
+	if (d != NULL && strcmp(d, "*") == 0)
+		d = NULL;
+	else if (d != NULL && strncmp(d, "W/", 2) == 0)
+		d += 2;
 	if (d == NULL && req->body != NULL &&
 	    json_is_string(v = json_object_get(req->body, "digest")))
 		d = json_string_value(v);
@@ -298,29 +388,22 @@ static bool route_match(const char *pattern, const char *path,
 	return *pattern == '\0' && *path == '\0';
 }
 
-void api_forward(struct agent *a, const char *peer, struct api_req *req,
-		 struct api_resp *resp)
+/* Fills @resp from a forwarded request's reply. */
+static void fill_reply(struct api_resp *resp, const struct agent_fwd_reply *out)
 {
-	struct agent_fwd_reply out = {0};
-	struct hx_err err = {0};
-	char *body_text = NULL;
 	json_error_t jerr;
-	json_t *j;
+	json_t *j = json_loads(out->body, 0, &jerr);
 
-	if (req->body != NULL)
-		body_text = json_dumps(req->body, JSON_COMPACT);
-	if (agent_forward(a, peer, req, body_text != NULL ? body_text : "",
-			  &out, &err) < 0) {
-		free(body_text);
-		api_error_from(resp, &err);
+	if (out->status < 200 || out->status > 599) {
+		/* never pass on what HTTP cannot carry (1xx, negative...) */
+		json_decref(j);
+		api_fail(resp, 500, "internal",
+			 "the other node answered with status %d", out->status);
 		return;
 	}
-	free(body_text);
-	j = json_loads(out.body, 0, &jerr);
-	free(out.body);
-	resp->status = out.status;
-	snprintf(resp->etag, sizeof(resp->etag), "%s", out.etag);
-	if (out.status < 300) {
+	resp->status = out->status;
+	snprintf(resp->etag, sizeof(resp->etag), "%s", out->etag);
+	if (out->status < 300) {
 		resp->data = json_incref(json_object_get(j, "data"));
 	} else {
 		static const char *const codes[] = {
@@ -338,6 +421,68 @@ void api_forward(struct agent *a, const char *peer, struct api_req *req,
 				 ?: "the other node failed without a message");
 	}
 	json_decref(j);
+}
+
+void api_forward(struct agent *a, const char *peer, struct api_req *req,
+		 struct api_resp *resp)
+{
+	struct agent_fwd_reply out = {0};
+	struct hx_err err = {0};
+	char *body_text = NULL;
+
+	if (req->body != NULL)
+		body_text = json_dumps(req->body, JSON_COMPACT);
+	if (agent_forward(a, peer, req, body_text != NULL ? body_text : "",
+			  &out, &err) < 0) {
+		free(body_text);
+		api_error_from(resp, &err);
+		return;
+	}
+	free(body_text);
+	fill_reply(resp, &out);
+	free(out.body);
+}
+
+/*
+ * Sends @req to the leader. Until it reaches one (during an election, or
+ * while the leader is too busy to accept a connection) nothing has run, so
+ * it waits and sends again, within API_FORWARD_WAIT_MS; the status request
+ * does not wait, it is answered here instead. Returns false when the
+ * request is to run here: this node became the leader meanwhile, or it is
+ * the status request and no leader answered.
+ */
+static bool dispatch_forward(struct agent *a, struct api_req *req,
+			     struct api_resp *resp)
+{
+	uint64_t deadline = hx_now_ms() + API_FORWARD_WAIT_MS;
+	bool wait = strcmp(req->path, "/cluster") != 0;
+	struct agent_fwd_reply out = {0};
+	struct hx_err err = {0};
+	char *body_text = NULL;
+	int r;
+
+	if (req->body != NULL)
+		body_text = json_dumps(req->body, JSON_COMPACT);
+	for (unsigned attempt = 0;; attempt++) {
+		if (attempt > 0 && agent_is_leader(a, NULL, 0)) {
+			free(body_text);
+			return false;
+		}
+		r = agent_forward(a, NULL, req,
+				  body_text != NULL ? body_text : "", &out,
+				  &err);
+		if (r != -EAGAIN || !wait || hx_now_ms() >= deadline)
+			break;
+		usleep(20000u << (attempt < 4 ? attempt : 4));
+	}
+	free(body_text);
+	if (r < 0) {
+		api_error_from(resp, &err);
+		return wait || resp->status != 503;
+	}
+	fill_reply(resp, &out);
+	free(out.body);
+	return wait || resp->status != 503;
 }
 
 void agent_api_dispatch(struct agent *a, struct api_req *req,
@@ -371,17 +516,19 @@ void agent_api_dispatch(struct agent *a, struct api_req *req,
 		}
 		if ((rt->flags & R_LEADER) && a->ident.initialized &&
 		    !req->forwarded && !agent_is_leader(a, NULL, 0)) {
-			api_forward(a, NULL, req, resp);
-			if (resp->status != 503 || strcmp(req->path, "/cluster"))
+			if (dispatch_forward(a, req, resp))
 				return;
-			/* no leader: answer the status request locally */
-			resp->status = 200;
+			/* this node leads now, or no leader answered the
+			 * status request: answer here */
+			json_decref(resp->data);
+			*resp = (struct api_resp){.status = 200};
 			req->forwarded = true;
 		} else if ((rt->flags & R_LEADER) && req->forwarded &&
 			   a->ident.initialized &&
 			   !agent_is_leader(a, NULL, 0)) {
 			api_fail(resp, 503, "unavailable",
 				 "leadership moved while forwarding: retry");
+			resp->moved = true;
 			return;
 		}
 		rt->fn(a, req, resp);
@@ -395,68 +542,46 @@ void agent_api_dispatch(struct agent *a, struct api_req *req,
 			 req->path);
 }
 
-/* ---- HTTP ---- */
+/* ---- HTTP, without the transport ---- */
 
-struct conn_ctx {
-	char *body;
-	size_t len;
-	bool too_large;
-	/* PUT /storage/pools/POOL/iso/NAME: the body streams to storage */
-	bool upload_checked, is_upload;
-	struct storage_upload *up;
-	struct api_resp up_resp; /* the error, once there is one */
-};
-
-static enum MHD_Result send_json(struct MHD_Connection *c, int status,
-				 json_t *j, const char *etag)
+/* Appends @s to @q at *@off, escaped (see api_query()) unless @raw;
+ * false if @q (@size bytes) is full. */
+static bool query_append(char *q, size_t size, size_t *off, const char *s,
+			 bool raw)
 {
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	char *text = json_dumps(j, JSON_COMPACT);
+	for (; *s != '\0'; s++) {
+		bool esc = !raw && (*s == '%' || *s == '&' || *s == '=');
 
-	json_decref(j);
-	if (text == NULL)
-		return MHD_NO;
-	r = MHD_create_response_from_buffer(strlen(text), text,
-					    MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	if (etag != NULL && etag[0] != '\0') {
-		char q[48];
-		snprintf(q, sizeof(q), "\"%s\"", etag);
-		MHD_add_response_header(r, "ETag", q);
+		if (*off + (esc ? 3 : 1) >= size)
+			return false;
+		if (esc)
+			*off += (size_t)snprintf(q + *off, 4, "%%%02X",
+						 (unsigned char)*s);
+		else
+			q[(*off)++] = *s;
 	}
-	ret = MHD_queue_response(c, (unsigned)status, r);
-	MHD_destroy_response(r);
-	return ret;
+	q[*off] = '\0';
+	return true;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, int status,
-				  const char *code, const char *msg)
+int api_query_add(char *q, size_t size, const char *key, const char *value)
 {
-	return send_json(c, status,
-			 json_pack("{s:{s:s, s:s}}", "error", "code", code,
-				   "message", msg),
-			 NULL);
+	size_t n = strlen(q), off = n;
+
+	if (query_append(q, size, &off, n > 0 ? "&" : "", true) &&
+	    query_append(q, size, &off, key, false) &&
+	    query_append(q, size, &off, "=", true) &&
+	    query_append(q, size, &off, value != NULL ? value : "", false))
+		return 0;
+	q[n] = '\0'; /* no half pair */
+	return -E2BIG;
 }
 
-static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind,
-				const char *key, const char *value)
-{
-	char *q = cls;
-	size_t n = strlen(q);
-
-	(void)kind;
-	snprintf(q + n, 1024 - n, "%s%s=%s", n > 0 ? "&" : "", key,
-		 value != NULL ? value : "");
-	return MHD_YES;
-}
-
-/* Bearer tokens are checked against the database, then cached briefly. */
-static bool api_authorized(struct agent *a, struct MHD_Connection *c)
+/* Bearer tokens are checked against the database, then cached briefly
+ * (when the server runs: a->api). */
+static bool api_authorized(struct agent *a, const char *h)
 {
 	struct agent_api *api = a->api;
-	const char *h =
-		MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	unsigned char md[32];
 	char hash[65];
 	bool valid = false;
@@ -467,15 +592,19 @@ static bool api_authorized(struct agent *a, struct MHD_Connection *c)
 	crypto_generichash(md, sizeof(md), (const unsigned char *)h + 7,
 			   strlen(h + 7), NULL, 0);
 	sodium_bin2hex(hash, sizeof(hash), md, sizeof(md));
-	pthread_mutex_lock(&api->lock);
-	for (unsigned i = 0; i < 8 && !valid; i++)
-		valid = strcmp(api->tok_hash[i], hash) == 0 &&
-			now - api->tok_ms[i] < 10000;
-	pthread_mutex_unlock(&api->lock);
+	if (api != NULL) {
+		pthread_mutex_lock(&api->lock);
+		for (unsigned i = 0; i < 8 && !valid; i++)
+			valid = strcmp(api->tok_hash[i], hash) == 0 &&
+				now - api->tok_ms[i] < 10000;
+		pthread_mutex_unlock(&api->lock);
+	}
 	if (valid)
 		return true;
 	if (statedb_apitoken_check(a->db, hash, &valid, NULL) < 0 || !valid)
 		return false;
+	if (api == NULL)
+		return true;
 	pthread_mutex_lock(&api->lock);
 	snprintf(api->tok_hash[api->tok_next], 65, "%s", hash);
 	api->tok_ms[api->tok_next] = now;
@@ -484,49 +613,76 @@ static bool api_authorized(struct agent *a, struct MHD_Connection *c)
 	return true;
 }
 
-static enum MHD_Result handle(struct agent *a, bool local,
-			      struct MHD_Connection *c, const char *url,
-			      const char *method, struct conn_ctx *ctx)
+static void http_answer(struct api_http_resp *ret, int status, json_t *j,
+			const char *etag)
+{
+	ret->status = status;
+	ret->body = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	snprintf(ret->etag, sizeof(ret->etag), "%s", etag != NULL ? etag : "");
+}
+
+static void http_error(struct api_http_resp *ret, int status,
+		       const char *code, const char *msg)
+{
+	http_answer(ret, status,
+		    json_pack("{s:{s:s, s:s}}", "error", "code", code,
+			      "message", msg),
+		    NULL);
+}
+
+void agent_api_http(struct agent *a, const struct api_http_req *in,
+		    struct api_http_resp *ret)
 {
 	struct api_req req = {0};
 	struct api_resp resp = {0};
-	char query[1024] = "";
+	size_t root = strlen(API_ROOT);
 	json_error_t jerr;
 	json_t *out;
 
-	if (ctx->too_large)
-		return send_error(c, 413, "too_large",
-				  "request body is larger than 64 KiB");
-	if (strncmp(url, API_ROOT, strlen(API_ROOT)) != 0 ||
-	    (url[strlen(API_ROOT)] != '/' && url[strlen(API_ROOT)] != '\0'))
-		return send_error(c, 404, "not_found",
-				  "no such path (the API lives under /api/v1)");
-	if (!local && !api_authorized(a, c))
-		return send_error(c, 401, "unauthorized",
-				  "missing or invalid API token "
-				  "(Authorization: Bearer TOKEN)");
-	if (ctx->len > 0) {
-		req.body = json_loadb(ctx->body, ctx->len,
+	if (in->body_too_large || in->body_len > API_MAX_BODY) {
+		http_error(ret, 413, "too_large",
+			   "request body is larger than 64 KiB");
+		return;
+	}
+	if (in->query == NULL) {
+		http_error(ret, 414, "too_large",
+			   "the query string is longer than 1 KiB");
+		return;
+	}
+	if (strncmp(in->url, API_ROOT, root) != 0 ||
+	    (in->url[root] != '/' && in->url[root] != '\0')) {
+		http_error(ret, 404, "not_found",
+			   "no such path (the API lives under /api/v1)");
+		return;
+	}
+	if (!in->local && !api_authorized(a, in->authorization)) {
+		http_error(ret, 401, "unauthorized",
+			   "missing or invalid API token "
+			   "(Authorization: Bearer TOKEN)");
+		return;
+	}
+	if (in->body_len > 0) {
+		req.body = json_loadb(in->body, in->body_len,
 				      JSON_REJECT_DUPLICATES, &jerr);
 		if (req.body == NULL) {
 			char msg[256];
 			snprintf(msg, sizeof(msg),
 				 "malformed JSON body at line %d column %d: %s",
 				 jerr.line, jerr.column, jerr.text);
-			return send_error(c, 400, "bad_request", msg);
+			http_error(ret, 400, "bad_request", msg);
+			return;
 		}
 	}
-	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_cb, query);
-	req.method = method;
-	req.path = url + strlen(API_ROOT);
+	req.method = in->method;
+	req.path = in->url + root;
 	if (req.path[0] == '\0')
 		req.path = "/";
-	req.query = query;
-	req.local = local;
-	req.if_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						   "If-Match");
+	req.query = in->query;
+	req.local = in->local;
+	req.if_match = in->if_match;
 	snprintf(req.actor, sizeof(req.actor), "%s",
-		 local ? "root@local" : "token");
+		 in->local ? "root@local" : "token");
 	agent_api_dispatch(a, &req, &resp);
 	json_decref(req.body);
 	if (resp.status < 300)
@@ -536,75 +692,211 @@ static enum MHD_Result handle(struct agent *a, bool local,
 		out = json_pack("{s:{s:s, s:s}}", "error", "code",
 				resp.code != NULL ? resp.code : "internal",
 				"message", resp.error);
-	return send_json(c, resp.status, out, resp.etag);
+	http_answer(ret, resp.status, out, resp.etag);
+	ret->exit_after = resp.exit_after;
 }
 
-/* Marks an ISO upload and starts it (or records why not). */
-static void upload_begin(struct agent *a, bool local, struct MHD_Connection *c,
-			 const char *url, const char *method,
-			 struct conn_ctx *ctx)
-{
-	const char *args[2];
-	char storage[512];
+/* ---- streamed uploads, without the transport ---- */
 
-	if (strcmp(method, "PUT") != 0 ||
-	    strncmp(url, API_ROOT, strlen(API_ROOT)) != 0 ||
-	    !route_match("/storage/pools/*/iso/*", url + strlen(API_ROOT),
-			 args, storage, sizeof(storage)))
-		return;
-	ctx->is_upload = true;
-	if (!local && !api_authorized(a, c))
-		api_fail(&ctx->up_resp, 401, "unauthorized",
+struct api_upload {
+	struct storage_upload *up; /* NULL once failed or finished */
+	struct api_resp resp;	   /* the error, once there is one */
+};
+
+bool agent_api_upload_begin(struct agent *a, const struct api_http_req *in,
+			    struct api_upload **ret)
+{
+	size_t root = strlen(API_ROOT);
+	struct api_req q = {.query = in->query};
+	const char *args[2];
+	char storage[512], sha[80];
+	struct api_upload *u;
+	int has_sha = 0;
+
+	*ret = NULL;
+	if (strcmp(in->method, "PUT") != 0 ||
+	    strncmp(in->url, API_ROOT, root) != 0 ||
+	    !route_match("/storage/pools/*/iso/*", in->url + root, args,
+			 storage, sizeof(storage)))
+		return false;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return false; /* buffered: answered 413 or by the router */
+	*ret = u;
+	if (in->query == NULL)
+		api_fail(&u->resp, 414, "too_large",
+			 "the query string is longer than 1 KiB");
+	else if (!in->local && !api_authorized(a, in->authorization))
+		api_fail(&u->resp, 401, "unauthorized",
 			 "missing or invalid API token (Authorization: "
 			 "Bearer TOKEN)");
 	else if (!a->ident.initialized)
-		api_fail(&ctx->up_resp, 409, "conflict",
+		api_fail(&u->resp, 409, "conflict",
 			 "this node is not in a cluster");
+	else if ((has_sha = api_query(&q, "sha256", sha, sizeof(sha))) < 0)
+		api_fail(&u->resp, 400, "bad_request",
+			 "sha256: expected 64 hexadecimal digits");
 	else
-		storage_upload_begin(
-			a, args[0], args[1],
-			MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
-						    "sha256"),
-			MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						    "Content-Length"),
-			local ? "root@local" : "token", &ctx->up,
-			&ctx->up_resp);
+		storage_upload_begin(a, args[0], args[1],
+				     has_sha > 0 ? sha : NULL,
+				     in->content_length,
+				     in->local ? "root@local" : "token", &u->up,
+				     &u->resp);
+	return true;
 }
 
-/* Upload data goes to the file; the end answers. */
+void agent_api_upload_data(struct api_upload *u, const char *buf, size_t len)
+{
+	if (u->up != NULL &&
+	    storage_upload_write(u->up, buf, len, &u->resp) < 0) {
+		storage_upload_abort(u->up);
+		u->up = NULL; /* the rest of the body is read and dropped */
+	}
+}
+
+void agent_api_upload_end(struct agent *a, struct api_upload *u,
+			  struct api_http_resp *ret)
+{
+	struct api_resp *resp = &u->resp;
+
+	if (u->up != NULL) {
+		storage_upload_end(a, u->up, resp);
+		u->up = NULL;
+	}
+	if (resp->status == 0)
+		api_fail(resp, 500, "internal", "upload ended without answer");
+	if (resp->status >= 200 && resp->status < 300) {
+		http_answer(ret, resp->status,
+			    json_pack("{s:o}", "data",
+				      resp->data != NULL ? resp->data
+							 : json_null()),
+			    NULL);
+		resp->data = NULL; /* the answer took it */
+	} else {
+		http_error(ret, resp->status,
+			   resp->code != NULL ? resp->code : "internal",
+			   resp->error);
+	}
+	agent_api_upload_free(u);
+}
+
+void agent_api_upload_free(struct api_upload *u)
+{
+	if (u == NULL)
+		return;
+	storage_upload_abort(u->up);
+	json_decref(u->resp.data);
+	free(u);
+}
+
+/* ---- HTTP transport (libmicrohttpd) ---- */
+
+struct conn_ctx {
+	char *body;
+	size_t len;
+	bool too_large;
+	bool exit_after; /* the response asks hxd to stop once it is sent */
+	bool upload_checked;
+	struct api_upload *up; /* a body that streams to storage */
+};
+
+struct query_ctx {
+	char q[API_MAX_QUERY];
+	bool too_long;
+};
+
+static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind,
+				const char *key, const char *value)
+{
+	struct query_ctx *qc = cls;
+
+	(void)kind;
+	if (api_query_add(qc->q, sizeof(qc->q), key, value) < 0)
+		qc->too_long = true;
+	return MHD_YES;
+}
+
+/* The request as agent_api_http() takes it; @query holds its query. */
+static void http_req_init(struct MHD_Connection *c, const char *url,
+			  const char *method, bool local,
+			  const struct conn_ctx *ctx, struct query_ctx *query,
+			  struct api_http_req *ret)
+{
+	*ret = (struct api_http_req){
+		.method = method,
+		.url = url,
+		.if_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							"If-Match"),
+		.authorization = MHD_lookup_connection_value(
+			c, MHD_HEADER_KIND, "Authorization"),
+		.content_length = MHD_lookup_connection_value(
+			c, MHD_HEADER_KIND, "Content-Length"),
+		.body = ctx->body,
+		.body_len = ctx->len,
+		.body_too_large = ctx->too_large,
+		.local = local,
+	};
+	*query = (struct query_ctx){.q = ""};
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_cb, query);
+	ret->query = query->too_long ? NULL : query->q;
+}
+
+/* Queues @out (its body is taken). */
+static enum MHD_Result send_http(struct MHD_Connection *c,
+				 struct api_http_resp *out)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (out->body == NULL)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(strlen(out->body), out->body,
+					    MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(out->body);
+		return MHD_NO;
+	}
+	out->body = NULL;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	if (out->etag[0] != '\0') {
+		char q[48];
+		snprintf(q, sizeof(q), "\"%s\"", out->etag);
+		MHD_add_response_header(r, "ETag", q);
+	}
+	ret = MHD_queue_response(c, (unsigned)out->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result handle(struct agent *a, bool local,
+			      struct MHD_Connection *c, const char *url,
+			      const char *method, struct conn_ctx *ctx)
+{
+	struct query_ctx query;
+	struct api_http_req in;
+	struct api_http_resp out = {0};
+
+	http_req_init(c, url, method, local, ctx, &query, &in);
+	agent_api_http(a, &in, &out);
+	ctx->exit_after = out.exit_after;
+	return send_http(c, &out);
+}
+
+/* A streamed upload: each piece of the body goes on to storage as it
+ * comes; its end answers. */
 static enum MHD_Result upload_step(struct agent *a, struct MHD_Connection *c,
 				   const char *upload, size_t *upload_size,
 				   struct conn_ctx *ctx)
 {
-	struct api_resp *resp = &ctx->up_resp;
+	struct api_http_resp out = {0};
 
 	if (*upload_size > 0) {
-		if (ctx->up != NULL &&
-		    storage_upload_write(ctx->up, upload, *upload_size, resp) <
-			    0) {
-			storage_upload_abort(ctx->up);
-			ctx->up = NULL;
-		}
-		*upload_size = 0; /* after an error: read and drop the rest */
+		agent_api_upload_data(ctx->up, upload, *upload_size);
+		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (ctx->up != NULL) {
-		storage_upload_end(a, ctx->up, resp);
-		ctx->up = NULL;
-	}
-	if (resp->status >= 200 && resp->status < 300) {
-		json_t *data = resp->data;
-
-		resp->data = NULL; /* the answer takes it */
-		return send_json(c, resp->status,
-				 json_pack("{s:o}", "data",
-					   data ? data : json_null()),
-				 NULL);
-	}
-	if (resp->status == 0)
-		api_fail(resp, 500, "internal", "upload ended without answer");
-	return send_error(c, resp->status, resp->code ? resp->code : "internal",
-			  resp->error);
+	agent_api_upload_end(a, ctx->up, &out);
+	ctx->up = NULL;
+	return send_http(c, &out);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
@@ -625,10 +917,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_YES;
 	}
 	if (!ctx->upload_checked) {
+		struct query_ctx query;
+		struct api_http_req in;
+
 		ctx->upload_checked = true;
-		upload_begin(a, local, c, url, method, ctx);
+		http_req_init(c, url, method, local, ctx, &query, &in);
+		(void)agent_api_upload_begin(a, &in, &ctx->up);
 	}
-	if (ctx->is_upload)
+	if (ctx->up != NULL)
 		return upload_step(a, c, upload, upload_size, ctx);
 	if (*upload_size > 0) {
 		if (!ctx->too_large && ctx->len + *upload_size <= API_MAX_BODY) {
@@ -671,10 +967,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct conn_ctx *ctx = *con_cls;
 
-	(void)cls, (void)c, (void)toe;
+	(void)c, (void)toe;
 	if (ctx != NULL) {
-		storage_upload_abort(ctx->up); /* the client went away */
-		json_decref(ctx->up_resp.data);
+		agent_api_upload_free(ctx->up); /* the client went away */
+		if (ctx->exit_after) /* sent, or the client is gone */
+			agent_request_exit(cls, 0);
 		free(ctx->body);
 		free(ctx);
 		*con_cls = NULL;

@@ -26,6 +26,8 @@
 #include <sodium.h>
 
 #include "agent/agent.h"
+#include "agent/ha.h"
+#include "agent/net.h"
 #include "agent/storage.h"
 #include "agent/vm.h"
 #include "agent/msg.h"
@@ -199,6 +201,10 @@ int agent_cluster_start(struct agent *a, struct hx_err *err)
 	trust_from_identity(a);
 	if ((r = vms_start(a, err)) < 0)
 		return r;
+	if (!a->cfg.no_net && (r = netexec_start(a, &a->netx, err)) < 0)
+		return r;
+	if ((r = agent_ha_start(a, err)) < 0)
+		return r;
 	pthread_mutex_lock(&a->lock);
 	a->running = true;
 	pthread_mutex_unlock(&a->lock);
@@ -250,10 +256,14 @@ void agent_trust_apply(struct agent *a, char *text)
 	for (unsigned i = 0; i < n && i < HX_ARRAY_SIZE(a->ident.peers); i++)
 		snprintf(a->ident.peers[a->ident.npeers++],
 			 sizeof(a->ident.peers[0]), "%s", peers[i]);
-	(void)agent_identity_save(a, NULL);
-	agent_path(a, path, sizeof(path), "trust");
-	(void)hx_file_write_atomic(path, a->trust_text, strlen(a->trust_text),
-				   0600);
+	/* Not after a leave: that would bring back the membership it just
+	 * wiped (a refresh runs when the node's own removal is seen). */
+	if (!a->left) {
+		(void)agent_identity_save(a, NULL);
+		agent_path(a, path, sizeof(path), "trust");
+		(void)hx_file_write_atomic(path, a->trust_text,
+					   strlen(a->trust_text), 0600);
+	}
 	pthread_mutex_unlock(&a->lock);
 	free(copy);
 }
@@ -889,18 +899,21 @@ int agent_cluster_leave(struct agent *a, struct hx_err *err)
 		return r;
 	agent_event(a, "node.leave", a->cfg.name, "root@local",
 		    "node '%s' left the cluster", a->cfg.name);
+	/* Raft membership first, the node row last: deleting the row takes
+	 * this node's certificate out of the others' trust lists, after which
+	 * they refuse its connections. */
+	if ((r = statedb_member_remove(a->db, a->ident.id, err)) < 0)
+		return r;
 	if ((r = statedb_node_delete(a->db, a->cfg.name, err)) < 0 &&
 	    r != -ENOENT)
-		return r;
-	if ((r = statedb_member_remove(a->db, a->ident.id, err)) < 0)
 		return r;
 	hxraft_node_stop(a->node);
 	pthread_mutex_lock(&a->lock);
 	a->node = NULL;
 	a->running = false;
+	a->left = true; /* no more saves of node.json and trust */
 	pthread_mutex_unlock(&a->lock);
 	wipe_membership(a);
-	agent_request_exit(a, 0);
 	return 0;
 }
 

@@ -52,6 +52,13 @@ static const struct opt_def opt_defs[] = {
 	 0, "directory of 'local:' VM volumes (default: DATA_DIR/images)"},
 	{"accel", 'A', OPT_STR, OFF(accel), SZ(accel), "auto", 0, 0,
 	 "VM acceleration: auto (kvm if /dev/kvm is usable), kvm, tcg"},
+	{"watchdog", 'W', OPT_STR, OFF(watchdog), SZ(watchdog), NULL, 0, 0,
+	 "watchdog device fed while this node holds its HA lease "
+	 "(/dev/watchdog; default none)"},
+	{"no-net", 'X', OPT_FLAG, OFF(no_net), 0, NULL, 0, 0,
+	 "serve the network API but apply no vnets or firewall here"},
+	{"frr-vty", 'F', OPT_STR, OFF(frr_vty), SZ(frr_vty), "/var/run/frr", 0,
+	 0, "vty socket directory of this node's FRR (evpn zones)"},
 	{"verbose", 'v', OPT_COUNT, OFF(verbose), 0, NULL, 0, 0,
 	 "more logging (repeat for debug)"},
 	{"check", 'n', OPT_FLAG, OFF(check_only), 0, NULL, 0, 0,
@@ -158,6 +165,10 @@ static int config_check(struct agent_config *cfg)
 		fprintf(stderr, "hxd: --images-dir must be an absolute path\n");
 		return -EINVAL;
 	}
+	if (cfg->watchdog[0] != '\0' && cfg->watchdog[0] != '/') {
+		fprintf(stderr, "hxd: --watchdog must be an absolute path\n");
+		return -EINVAL;
+	}
 	if (strcmp(cfg->accel, "auto") != 0 && strcmp(cfg->accel, "kvm") != 0 &&
 	    strcmp(cfg->accel, "tcg") != 0) {
 		fprintf(stderr, "hxd: --accel: '%s' is not auto, kvm or tcg\n",
@@ -190,7 +201,10 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg)
 	longopts[HX_ARRAY_SIZE(opt_defs) + 1] = (struct option){0};
 	shortopts[k++] = 'h';
 	shortopts[k] = '\0';
-	optind = 1;
+	/* 0, not 1: glibc then also forgets where it was inside a cluster
+	 * of short options ("-hv" stopped at 'h'), which would otherwise
+	 * carry into the next parse, pointing into the previous argv. */
+	optind = 0;
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		const struct opt_def *d = NULL;
 

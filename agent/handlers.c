@@ -44,13 +44,15 @@ static bool query_uint(struct api_req *req, struct api_resp *resp,
 		       const char *key, long long def, long long max,
 		       long long *ret)
 {
-	char buf[32], *end;
-	long long v;
+	char buf[32], *end = buf;
+	long long v = -1;
+	int r;
 
 	*ret = def;
-	if (!api_query(req, key, buf, sizeof(buf)))
+	if ((r = api_query(req, key, buf, sizeof(buf))) == 0)
 		return true;
-	v = strtoll(buf, &end, 10);
+	if (r > 0)
+		v = strtoll(buf, &end, 10);
 	if (end == buf || *end != '\0' || v < 0 || v > max) {
 		api_error(resp, -EINVAL,
 			  "query parameter '%s' must be an integer between 0 "
@@ -290,6 +292,7 @@ void h_cluster_leave(struct agent *a, struct api_req *req,
 		return;
 	}
 	resp->data = json_pack("{s:s}", "left", a->ident.cluster);
+	resp->exit_after = true; /* hxd stops once the client has its answer */
 }
 
 void h_cluster_remove(struct agent *a, struct api_req *req,
@@ -361,8 +364,6 @@ static bool label_key_ok(const char *k)
 			return false;
 	return true;
 }
-
-/* The digest from If-Match (quotes stripped) or the body. */
 
 void h_node_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 {
@@ -505,12 +506,14 @@ void h_tasks_list(struct agent *a, struct api_req *req, struct api_resp *resp)
 	long long limit;
 	unsigned n;
 	json_t *arr;
+	int r;
 
 	if (!query_uint(req, resp, "limit", 100, 1000, &limit))
 		return;
-	has_state = api_query(req, "state", state, sizeof(state));
-	if (has_state && strcmp(state, "running") && strcmp(state, "ok") &&
-	    strcmp(state, "error")) {
+	r = api_query(req, "state", state, sizeof(state));
+	has_state = r > 0;
+	if (r < 0 || (has_state && strcmp(state, "running") &&
+		      strcmp(state, "ok") && strcmp(state, "error"))) {
 		api_error(resp, -EINVAL,
 			  "query parameter 'state' must be running, ok or "
 			  "error");
@@ -566,11 +569,18 @@ void h_events_list(struct agent *a, struct api_req *req, struct api_resp *resp)
 	bool has_subject;
 	unsigned n;
 	json_t *arr;
+	int r;
 
 	if (!query_uint(req, resp, "since", 0, INT64_MAX, &since) ||
 	    !query_uint(req, resp, "limit", 100, 1000, &limit))
 		return;
-	has_subject = api_query(req, "subject", subject, sizeof(subject));
+	r = api_query(req, "subject", subject, sizeof(subject));
+	if (r < 0) {
+		api_error(resp, -EINVAL,
+			  "query parameter 'subject' is too long");
+		return;
+	}
+	has_subject = r > 0;
 	if (statedb_event_list(a->db, since, (unsigned)limit,
 			       has_subject ? subject : NULL, &ev, &n, &err) < 0) {
 		api_error_from(resp, &err);

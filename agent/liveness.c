@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/ha.h"
 #include "agent/msg.h"
 #include "agent/vm.h"
 #include "lib/lib.h"
@@ -244,13 +245,15 @@ void agent_heartbeat(struct agent *a)
 
 /* ---- the MSG service (the leader's side) ---- */
 
-static void msg_reply_api(int fd, int status, const char *body,
-			  const char *etag)
+/* @type: "api", or "moved" for a request refused unread because this node
+ * is no longer the leader (the sender may send it again elsewhere). */
+static void msg_reply_api(int fd, const char *type, int status,
+			  const char *body, const char *etag)
 {
 	struct msg_out m;
 
 	msg_out_init(&m, 4);
-	msg_put_str(&m, "t", "api");
+	msg_put_str(&m, "t", type);
 	msg_put_int(&m, "status", status);
 	msg_put_str(&m, "body", body);
 	msg_put_str(&m, "etag", etag);
@@ -274,7 +277,7 @@ static void msg_serve_api(struct agent *a, int fd, const struct msg_in *in)
 	    msg_get_str(in, "query", query, sizeof(query)) < 0 ||
 	    msg_get_str(in, "body", body, 65537) < 0) {
 		free(body);
-		msg_reply_api(fd, 400,
+		msg_reply_api(fd, "api", 400,
 			      "{\"error\":{\"code\":\"bad_request\","
 			      "\"message\":\"malformed forwarded request\"}}",
 			      "");
@@ -305,7 +308,8 @@ static void msg_serve_api(struct agent *a, int fd, const struct msg_in *in)
 				"message", resp.error);
 	text = json_dumps(out, JSON_COMPACT);
 	json_decref(out);
-	msg_reply_api(fd, resp.status, text != NULL ? text : "{}", resp.etag);
+	msg_reply_api(fd, resp.moved ? "moved" : "api", resp.status,
+		      text != NULL ? text : "{}", resp.etag);
 	free(text);
 }
 
@@ -347,6 +351,12 @@ void agent_msg_serve(struct agent *a, int fd, const char *fp)
 		} else if (strcmp(type, "api") == 0) {
 			msg_serve_api(a, fd, &in);
 			r = 0;
+		} else if (strcmp(type, "lease") == 0) {
+			agent_ha_serve_lease(a, fd, &in);
+			r = 0;
+		} else if (strcmp(type, "kick") == 0) {
+			vmexec_kick(a->vmx); /* the HA leader moved VMs here */
+			r = 0;
 		} else if (strcmp(type, "vol") == 0) {
 			/* one volume per connection, then it ends */
 			(void)vmexec_volume_receive(a->vmx, fd, &in);
@@ -366,6 +376,7 @@ int agent_forward(struct agent *a, const char *peer,
 		  const struct api_req *req, const char *body,
 		  struct agent_fwd_reply *ret, struct hx_err *err)
 {
+	struct hx_err dial_err = {0};
 	char target[80], type[8];
 	struct msg_out m;
 	struct msg_in in;
@@ -378,12 +389,15 @@ int agent_forward(struct agent *a, const char *peer,
 		snprintf(target, sizeof(target), "%s", peer);
 	} else if (agent_is_leader(a, target, sizeof(target)) ||
 		   target[0] == '\0') {
-		return hx_err_set(err, HX_ENOQUORUM,
+		return hx_err_set(err, -EAGAIN,
 				  "no leader to forward the request to");
 	}
-	r = hxraft_peer_dial(a->peer, target, HXRAFT_SVC_MSG, 3000, &fd, err);
+	r = hxraft_peer_dial(a->peer, target, HXRAFT_SVC_MSG, 3000, &fd,
+			     &dial_err);
 	if (r < 0)
-		return r;
+		return hx_err_set(err, -EAGAIN, "cannot forward to %s %s: %s",
+				  peer != NULL ? "node" : "the leader", target,
+				  dial_err.msg);
 	msg_out_init(&m, 7);
 	msg_put_str(&m, "t", "api");
 	msg_put_str(&m, "method", req->method);
@@ -394,8 +408,13 @@ int agent_forward(struct agent *a, const char *peer,
 	msg_put_str(&m, "actor", req->actor);
 	r = hxraft_frame_send(fd, m.sbuf.data, m.sbuf.size);
 	msg_out_close(&m);
-	if (r == 0)
-		r = hxraft_frame_recv(fd, 30000, &buf, &len);
+	if (r < 0) {
+		/* the leader cannot run a frame it did not get whole */
+		close(fd);
+		return hx_err_set(err, -EAGAIN, "%s: %s", target,
+				  hx_strerror(r));
+	}
+	r = hxraft_frame_recv(fd, 30000, &buf, &len);
 	close(fd);
 	if (r < 0)
 		return hx_err_set(err, HX_ENOQUORUM, "%s %s: %s",
@@ -417,6 +436,12 @@ int agent_forward(struct agent *a, const char *peer,
 	if (msg_get_str(&in, "etag", ret->etag, sizeof(ret->etag)) < 0)
 		ret->etag[0] = '\0';
 	msg_in_close(&in);
+	if (strcmp(type, "moved") == 0) {
+		free(ret->body);
+		ret->body = NULL;
+		return hx_err_set(err, -EAGAIN,
+				  "node %s was no longer the leader", target);
+	}
 	ret->status = (int)status;
 	return 0;
 }

@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "agent/agent.h"
+#include "agent/ha.h"
 #include "lib/lib.h"
 #include "raft/raft.h"
 #include "statedb/statedb.h"
@@ -228,6 +229,7 @@ int main(int argc, char **argv)
 	/* Crash-only: nothing to flush. Stop the API so no request sees a
 	 * half-torn agent, then leave; dqlite's data is durable. */
 	agent_api_stop(a);
+	agent_ha_stop(a);
 	hx_log(LOG_NOTICE, "stopped");
 	fflush(stderr);
 	_exit(a->exit_code);

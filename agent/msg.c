@@ -44,13 +44,87 @@ void msg_put_int(struct msg_out *m, const char *key, int64_t value)
 	msgpack_pack_int64(&m->pk, value);
 }
 
+static uint64_t be(const unsigned char *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/*
+ * Checks that every length in the msgpack data @p (@len bytes) fits what
+ * is left of it, before msgpack-c sees it: msgpack-c allocates room for a
+ * container's declared element count up front, so five bytes declaring an
+ * array of 2^32 elements cost gigabytes (and the JOIN service parses
+ * frames from clients that have not authenticated yet). Every pending
+ * element needs at least one byte. Returns false if something cannot fit.
+ */
+static bool msg_sizes_ok(const unsigned char *p, size_t len)
+{
+	size_t off = 0, pending = 1;
+
+	while (pending > 0) {
+		uint64_t n = 0, skip = 0, elems = 0;
+		unsigned char b;
+
+		if (off >= len)
+			return false;
+		b = p[off++];
+		pending--;
+		if (b <= 0x7f || b >= 0xe0 || (b >= 0xc0 && b <= 0xc3)) {
+			/* fixint, nil, bool (0xc1 is refused by msgpack) */
+		} else if (b <= 0x8f) {
+			elems = 2 * (uint64_t)(b & 0x0f);
+		} else if (b <= 0x9f) {
+			elems = b & 0x0f;
+		} else if (b <= 0xbf) {
+			skip = b & 0x1f;
+		} else {
+			/* sizes of the length fields, from 0xc4 */
+			static const unsigned char lens[] = {
+				1, 2, 4, 1, 2, 4,	/* bin8-32, ext8-32 */
+				0, 0,			/* float32, float64 */
+				0, 0, 0, 0, 0, 0, 0, 0, /* uint8-64, int8-64 */
+				0, 0, 0, 0, 0,		/* fixext1-16 */
+				1, 2, 4,		/* str8-32 */
+				2, 4, 2, 4};		/* array16/32, map16/32 */
+			static const unsigned char fixed[] = {
+				0, 0, 0, 0, 0, 0, 4, 8, 1, 2, 4, 8, 1, 2,
+				4, 8, 2, 3, 5, 9, 17, 0, 0, 0, 0, 0, 0, 0};
+			unsigned k = (unsigned)(b - 0xc4);
+
+			if (len - off < lens[k])
+				return false;
+			n = be(p + off, lens[k]);
+			off += lens[k];
+			skip = fixed[k];
+			if (b <= 0xc6 || (b >= 0xd9 && b <= 0xdb))
+				skip += n; /* bin, str */
+			else if (b <= 0xc9)
+				skip += n + 1; /* ext: type byte, data */
+			else if (b == 0xdc || b == 0xdd)
+				elems = n;
+			else if (b == 0xde || b == 0xdf)
+				elems = 2 * n;
+		}
+		if (skip > len - off || pending + elems > len - off - skip)
+			return false;
+		off += skip;
+		pending += elems;
+	}
+	return true;
+}
+
 int msg_in_parse(struct msg_in *in, void *buf, size_t len)
 {
 	size_t off = 0;
 
 	in->buf = buf;
 	msgpack_unpacked_init(&in->u);
-	if (msgpack_unpack_next(&in->u, buf, len, &off) !=
+	if (!msg_sizes_ok(buf, len) ||
+	    msgpack_unpack_next(&in->u, buf, len, &off) !=
 		    MSGPACK_UNPACK_SUCCESS ||
 	    off != len || in->u.data.type != MSGPACK_OBJECT_MAP) {
 		msgpack_unpacked_destroy(&in->u);

@@ -102,7 +102,7 @@ int storage_iso_open(struct agent *a, const char *pool, const char *name,
 	}
 	if (length > 0 && statvfs(u->pool.path, &vfs) == 0 &&
 	    (uint64_t)length > (uint64_t)vfs.f_bavail * vfs.f_frsize) {
-		r = hx_err_set(err, -ENOSPC,
+		r = hx_err_set(err, HX_ENOSPACE,
 			       "pool '%s' has %llu bytes free, not %" PRId64,
 			       pool,
 			       (unsigned long long)vfs.f_bavail * vfs.f_frsize,
@@ -157,7 +157,7 @@ int storage_iso_write(struct storage_upload *u, const void *buf, size_t len,
 				  "ISO images are at most %" PRId64 " bytes",
 				  ISO_MAX_BYTES);
 	if ((r = hx_write_all(u->fd, buf, len)) < 0)
-		return hx_err_set(err, r == -ENOSPC ? -ENOSPC : -EIO,
+		return hx_err_set(err, r == -ENOSPC ? HX_ENOSPACE : -EIO,
 				  "writing the ISO: %s", strerror(-r));
 	crypto_hash_sha256_update(&u->st, buf, len);
 	u->written += len;

@@ -26,8 +26,11 @@ struct vm_disk {
 
 struct vm_nic {
 	char model[16];	 /* virtio, e1000, rtl8139 */
-	char bridge[16]; /* IFNAMSIZ */
+	char bridge[16]; /* IFNAMSIZ; a vnet's is derived (net_bridge_name) */
 	char mac[18];
+	char vnet[16];	 /* "" for a NIC on a host bridge */
+	char ip4[48];	 /* vnet NICs: "auto", "none" or a static address */
+	char ip6[48];
 };
 
 /* A validated, normalized VM configuration (every default filled in). */
@@ -171,6 +174,14 @@ struct vmexec_status {
 	int64_t rss_mb;		/* -1 if unknown */
 	int pid;		/* 0 if unknown */
 };
+
+/* Self-fence: powers off at once (virDomainDestroy) every running domain
+ * here whose VMID is in @vmids. Returns how many it powered off, or a
+ * negative error when libvirt cannot be reached. Any thread. */
+int vmexec_fence(struct vmexec *x, const int64_t *vmids, unsigned n);
+/* The number of running domains here whose VMID is in @vmids, or a
+ * negative error. Any thread. */
+int vmexec_count_active(struct vmexec *x, const int64_t *vmids, unsigned n);
 
 /* Live figures of @vmid from libvirt. -ENOENT if not defined here. */
 int vmexec_status(struct vmexec *x, int64_t vmid, struct vmexec_status *ret,

@@ -24,6 +24,7 @@
 #include <libvirt/virterror.h>
 
 #include "agent/agent.h"
+#include "agent/ha.h"
 #include "agent/storage.h"
 #include "agent/vm.h"
 #include "agent/vmexec.h"
@@ -233,6 +234,16 @@ int vmexec_do_start(struct vmexec *x, virConnectPtr c, int64_t vmid,
 		return hx_err_set(err, -ENOMEM, "out of memory");
 	if ((r = vmexec_load(x, vmid, &vm, conf, err)) < 0)
 		goto out;
+	/* Fencing: an HA VM runs only where a valid lease guarantees that
+	 * the node kills it before the leader restarts it elsewhere. */
+	if (vm.ha && !agent_ha_lease_valid(x->a)) {
+		statedb_vm_clear(&vm);
+		r = hx_err_set(err, -EPERM,
+			       "node '%s' holds no valid HA lease: HA VM %" PRId64
+			       " is not started here",
+			       x->a->cfg.name, vmid);
+		goto out;
+	}
 	if (vm.pending != NULL) {
 		statedb_vm_clear(&vm);
 		if ((r = statedb_vm_apply_pending(x->a->db, vmid, err)) < 0 ||

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "agent/agent.h"
+#include "agent/ha.h"
 #include "agent/storage.h"
 #include "agent/vm.h"
 #include "lib/lib.h"
@@ -94,6 +95,23 @@ static bool executor_ready(struct agent *a, struct api_resp *resp)
 	return false;
 }
 
+/* A NIC's vnet must exist (its bridge follows on every node). */
+static bool vnet_check(struct agent *a, const struct vm_config *c, unsigned i,
+		       struct api_resp *resp)
+{
+	struct statedb_vnet v;
+	struct hx_err err = {0};
+
+	if (statedb_vnet_get(a->db, c->nics[i].vnet, &v, &err) == 0)
+		return true;
+	if (err.code == -ENOENT)
+		api_error(resp, -EINVAL, "nics[%u].vnet: no vnet '%s'", i,
+			  c->nics[i].vnet);
+	else
+		api_error_from(resp, &err);
+	return false;
+}
+
 /* Node-local checks: bridges, and files given by absolute path. */
 static bool local_check(struct agent *a, const struct vm_config *c,
 			struct api_resp *resp)
@@ -103,6 +121,11 @@ static bool local_check(struct agent *a, const struct vm_config *c,
 	for (unsigned i = 0; i < c->nnics; i++) {
 		char path[64];
 
+		if (c->nics[i].vnet[0] != '\0') {
+			if (!vnet_check(a, c, i, resp))
+				return false;
+			continue;
+		}
 		snprintf(path, sizeof(path), "/sys/class/net/%s/bridge",
 			 c->nics[i].bridge);
 		if (stat(path, &st) < 0) {
@@ -144,9 +167,34 @@ static bool local_check(struct agent *a, const struct vm_config *c,
 }
 
 /* The write-side view of @c (and @pending, NULL for none). */
+/* The vnet NICs of @c and @pending (not already in @nets) into @nets. */
+static unsigned nets_of(const struct vm_config *c,
+			const struct vm_config *pending,
+			struct statedb_nic_net *nets)
+{
+	const struct vm_config *both[] = {c, pending};
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < 2 && both[k] != NULL; k++)
+		for (unsigned i = 0; i < both[k]->nnics; i++) {
+			const struct vm_nic *nic = &both[k]->nics[i];
+			bool dup = false;
+
+			for (unsigned j = 0; j < n; j++)
+				dup = dup || strcmp(nets[j].mac, nic->mac) == 0;
+			if (dup || nic->vnet[0] == '\0')
+				continue;
+			nets[n++] = (struct statedb_nic_net){
+				.mac = nic->mac, .vnet = nic->vnet,
+				.ip4 = nic->ip4, .ip6 = nic->ip6};
+		}
+	return n;
+}
+
 static int spec_of(const struct vm_config *c, const struct vm_config *pending,
 		   struct statedb_vm_spec *s, char *tags, size_t tags_len,
-		   const char **macs, char **ret_config, char **ret_pending)
+		   const char **macs, struct statedb_nic_net *nets,
+		   char **ret_config, char **ret_pending)
 {
 	unsigned n = 0;
 
@@ -177,6 +225,8 @@ static int spec_of(const struct vm_config *c, const struct vm_config *pending,
 		.pending = *ret_pending,
 		.macs = macs,
 		.nmacs = n,
+		.nets = nets,
+		.nnets = nets_of(c, pending, nets),
 	};
 	return 0;
 }
@@ -190,10 +240,25 @@ void h_vms_list(struct agent *a, struct api_req *req, struct api_resp *resp)
 	struct hx_err err = {0};
 	unsigned n = 0;
 
-	(void)api_query(req, "node", node, sizeof(node));
-	(void)api_query(req, "state", state, sizeof(state));
-	(void)api_query(req, "tag", tag, sizeof(tag));
-	(void)api_query(req, "name", name, sizeof(name));
+	const struct {
+		const char *key;
+		char *buf;
+		size_t len;
+	} filters[] = {{"node", node, sizeof(node)},
+		       {"state", state, sizeof(state)},
+		       {"tag", tag, sizeof(tag)},
+		       {"name", name, sizeof(name)}};
+
+	for (size_t i = 0; i < HX_ARRAY_SIZE(filters); i++) {
+		/* a filter too long for any value would match nothing */
+		if (api_query(req, filters[i].key, filters[i].buf,
+			      filters[i].len) < 0) {
+			api_error(resp, -EINVAL,
+				  "query parameter '%s' is too long",
+				  filters[i].key);
+			return;
+		}
+	}
 	if (statedb_vm_list(a->db, node[0] ? node : NULL, &vms, &n, &err) < 0) {
 		api_error_from(resp, &err);
 		return;
@@ -246,6 +311,7 @@ static void create_here(struct agent *a, struct api_req *req,
 	struct vm_config *c = calloc(1, sizeof(*c));
 	struct vmexec_req x = {.op = VMOP_CREATE, .start = start};
 	const char *macs[VM_MAX_NICS];
+	struct statedb_nic_net nets[VM_MAX_NICS];
 	struct statedb_vm_spec spec;
 	struct hx_err err = {0};
 	char tags[1100], *config = NULL, *pending = NULL;
@@ -268,8 +334,8 @@ static void create_here(struct agent *a, struct api_req *req,
 			goto out_checked;
 		free(config);
 		free(pending);
-		if (spec_of(c, NULL, &spec, tags, sizeof(tags), macs, &config,
-			    &pending) < 0) {
+		if (spec_of(c, NULL, &spec, tags, sizeof(tags), macs, nets,
+			    &config, &pending) < 0) {
 			hx_err_set(&err, -ENOMEM, "out of memory");
 			break;
 		}
@@ -292,8 +358,8 @@ static void create_here(struct agent *a, struct api_req *req,
 		goto out;
 	}
 	resp->status = 202;
-	resp->data = json_pack("{s:I, s:I}", "vmid", (json_int_t)c->vmid,
-			       "task", (json_int_t)task);
+	resp->data = json_pack("{s:I, s:I, s:s}", "vmid", (json_int_t)c->vmid,
+			       "task", (json_int_t)task, "node", c->node);
 	goto out;
 out_checked:
 	if (err.code < 0)
@@ -301,6 +367,42 @@ out_checked:
 out:
 	free(config);
 	free(pending);
+	free(c);
+}
+
+/*
+ * No node given: the placement engine HA uses chooses one (online nodes,
+ * rules, configured CPU and memory against capacity and load). Falls back
+ * to this node when it cannot tell (no node online for HA yet, or the
+ * configuration is invalid: the create then says why).
+ */
+static void place(struct agent *a, json_t *body)
+{
+	struct vm_config *c = calloc(1, sizeof(*c));
+	json_t *copy = json_deep_copy(body);
+	char node[64], why[1024];
+	json_t *id = json_object_get(body, "vmid");
+	struct hx_err err = {0};
+
+	snprintf(node, sizeof(node), "%s", a->cfg.name);
+	if (c != NULL && copy != NULL &&
+	    json_object_set_new(copy, "node", json_string(node)) == 0 &&
+	    vmconf_parse(copy, c, NULL) == 0 &&
+	    agent_ha_place(a, json_is_integer(id) ? json_integer_value(id) : 0,
+			   (double)(c->sockets * c->cores),
+			   (uint64_t)c->memory_mb << 20, node, sizeof(node),
+			   why, sizeof(why), &err) == 0) {
+		char *line = strstr(why, "placement: ");
+		line = line != NULL ? line + 11 : why;
+		line[strcspn(line, "\n")] = '\0';
+		hx_log(LOG_NOTICE, "placement: new VM '%s' on node '%s': %s",
+		       c->name, node, line);
+	} else if (err.code < 0) {
+		hx_log(LOG_INFO, "placement: %s; creating on node '%s'",
+		       err.msg, node);
+	}
+	json_object_set_new(body, "node", json_string(node));
+	json_decref(copy);
 	free(c);
 }
 
@@ -326,7 +428,7 @@ void h_vm_create(struct agent *a, struct api_req *req, struct api_resp *resp)
 		json_object_del(body, "start");
 	}
 	if ((v = json_object_get(body, "node")) == NULL) {
-		json_object_set_new(body, "node", json_string(a->cfg.name));
+		place(a, body);
 	} else if (!json_is_string(v)) {
 		api_error(resp, -EINVAL, "node: must be a string");
 		json_decref(body);
@@ -386,6 +488,7 @@ void h_vm_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 {
 	struct vm_config *cur = NULL, *next = NULL;
 	const char *macs[2 * VM_MAX_NICS], *digest;
+	struct statedb_nic_net nets[2 * VM_MAX_NICS];
 	char digest_buf[80];
 	struct statedb_vm_spec spec;
 	struct statedb_vm vm;
@@ -452,12 +555,12 @@ void h_vm_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 		       sizeof(cur->description));
 		cur->onboot = next->onboot;
 		memcpy(cur->restart, next->restart, sizeof(cur->restart));
-		if (spec_of(cur, next, &spec, tags, sizeof(tags), macs, &config,
-			    &pending) < 0) {
+		if (spec_of(cur, next, &spec, tags, sizeof(tags), macs, nets,
+			    &config, &pending) < 0) {
 			api_error(resp, -ENOMEM, "out of memory");
 			goto out;
 		}
-	} else if (spec_of(next, NULL, &spec, tags, sizeof(tags), macs,
+	} else if (spec_of(next, NULL, &spec, tags, sizeof(tags), macs, nets,
 			   &config, &pending) < 0) {
 		api_error(resp, -ENOMEM, "out of memory");
 		goto out;
@@ -511,6 +614,17 @@ static void submit(struct agent *a, struct api_req *req,
 
 	if (!vm_load(a, req, resp, &vm))
 		return;
+	if (vm.ha && (x->op == VMOP_START || x->op == VMOP_STOP ||
+		      x->op == VMOP_SHUTDOWN || x->op == VMOP_DELETE)) {
+		/* HA decides where and whether it runs. */
+		api_error(resp, -EBUSY,
+			  "VM %" PRId64 " is managed by HA: use 'hxctl ha set "
+			  "%" PRId64 " --state started|stopped' (or 'hxctl ha "
+			  "remove %" PRId64 "' first)",
+			  vm.vmid, vm.vmid, vm.vmid);
+		statedb_vm_clear(&vm);
+		return;
+	}
 	if (route_to(a, vm.node, req, resp)) {
 		statedb_vm_clear(&vm);
 		return;
@@ -553,6 +667,27 @@ static int running_here(struct agent *a, int64_t vmid, bool *ret,
 	return 0;
 }
 
+/* An HA VM moves only when the HA leader asks for exactly this move:
+ * "ha_uid" names its current request, a migration to @target. */
+static bool ha_migration_requested(struct agent *a, struct api_req *req,
+				   const struct statedb_vm *vm,
+				   const char *target, struct api_resp *resp)
+{
+	json_t *uid = json_object_get(req->body, "ha_uid");
+	struct statedb_ha_resource h;
+
+	if (uid != NULL && json_is_integer(uid) &&
+	    json_integer_value(uid) == vm->ha_uid &&
+	    statedb_ha_resource_get(a->db, vm->vmid, &h, NULL) == 0 &&
+	    strcmp(h.state, "migrate") == 0 && strcmp(h.target, target) == 0)
+		return true;
+	api_error(resp, -EBUSY,
+		  "VM %" PRId64 " is managed by HA: use 'hxctl ha migrate "
+		  "%" PRId64 " %s'",
+		  vm->vmid, vm->vmid, target);
+	return false;
+}
+
 /* POST /vms/VMID/migrate on the VM's node: validates everything, asks the
  * destination whether it can take the VM, then starts the task. */
 static void vm_migrate(struct agent *a, struct api_req *req,
@@ -560,7 +695,7 @@ static void vm_migrate(struct agent *a, struct api_req *req,
 {
 	static const char *const allowed[] = {"node", "online",
 					      "bandwidth_mbps",
-					      "max_downtime_ms", NULL};
+					      "max_downtime_ms", "ha_uid", NULL};
 	struct vmexec_migrate_req q = {.max_downtime_ms = 100};
 	json_t *v, *check = NULL;
 	struct statedb_node n;
@@ -591,6 +726,8 @@ static void vm_migrate(struct agent *a, struct api_req *req,
 		return;
 	if (!vm_load(a, req, resp, &vm))
 		return;
+	if (vm.ha && !ha_migration_requested(a, req, &vm, q.target, resp))
+		goto out;
 	if (route_to(a, vm.node, req, resp) || !executor_ready(a, resp))
 		goto out;
 	q.vmid = vm.vmid;

@@ -13,6 +13,7 @@
 
 #include "agent/vm.h"
 #include "lib/lib.h"
+#include "net/net.h"
 #include "statedb/statedb.h"
 
 static const char *const buses[] = {"virtio-blk", "virtio-scsi", "sata",
@@ -99,6 +100,20 @@ static bool bad(struct ctx *x, const char *field, const char *fmt, ...)
 	return false;
 }
 
+/* Whether UTF-8 @s holds only characters an XML 1.0 document may carry
+ * (every string may end up in the domain XML): no C0 control but tab,
+ * newline and carriage return, no U+FFFE or U+FFFF. */
+static bool xml_chars_ok(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+			return false;
+		if (p[0] == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))
+			return false;
+	}
+	return true;
+}
+
 static bool get_str(struct ctx *x, json_t *v, const char *field, char *buf,
 		    size_t len)
 {
@@ -109,6 +124,10 @@ static bool get_str(struct ctx *x, json_t *v, const char *field, char *buf,
 			   len - 1);
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return bad(x, field, "must not contain NUL characters");
+	if (!xml_chars_ok(json_string_value(v)))
+		return bad(x, field,
+			   "must not contain control characters (but tab and "
+			   "newline) or U+FFFE/U+FFFF");
 	/* Whole buffer: configs are compared with memcmp. */
 	memset(buf, 0, len);
 	memcpy(buf, json_string_value(v), json_string_length(v));
@@ -344,11 +363,71 @@ static bool parse_disk(struct ctx *x, json_t *v, unsigned i,
 	return true;
 }
 
+/* "auto", "none" or an address of @family into @buf. */
+static bool get_nic_ip(struct ctx *x, json_t *v, const char *field,
+		       int family, char *buf, size_t len)
+{
+	struct hx_addr a;
+
+	snprintf(buf, len, "auto");
+	if (v == NULL)
+		return true;
+	if (!get_str(x, v, field, buf, len))
+		return false;
+	if (strcmp(buf, "auto") == 0 || strcmp(buf, "none") == 0)
+		return true;
+	if (hx_addr_parse(buf, &a) < 0 || a.family != family)
+		return bad(x, field,
+			   "'%s' is not an IPv%d address, 'auto' or 'none'",
+			   buf, family);
+	memset(buf, 0, len);
+	hx_addr_format(&a, buf, len);
+	return true;
+}
+
+/* A NIC is on a host bridge or on a vnet (whose bridge is derived). */
+static bool parse_nic_net(struct ctx *x, json_t *v, struct vm_nic *n)
+{
+	json_t *b = json_object_get(v, "bridge"),
+	       *vn = json_object_get(v, "vnet");
+
+	if (b != NULL && vn != NULL)
+		return bad(x, "vnet", "give a bridge or a vnet, not both");
+	if (vn != NULL) {
+		if (!get_str(x, vn, "vnet", n->vnet, sizeof(n->vnet)))
+			return false;
+		if (!ident_ok(n->vnet, 8, "") || n->vnet[0] < 'a' ||
+		    strchr(n->vnet, '-') != NULL)
+			return bad(x, "vnet", "'%s' is not a vnet name",
+				   n->vnet);
+		char name[NET_IFNAMSIZ] = {0};
+
+		net_bridge_name(n->vnet, name);
+		memcpy(n->bridge, name, sizeof(n->bridge));
+		return get_nic_ip(x, json_object_get(v, "ip"), "ip", 4,
+				  n->ip4, sizeof(n->ip4)) &&
+		       get_nic_ip(x, json_object_get(v, "ip6"), "ip6", 6,
+				  n->ip6, sizeof(n->ip6));
+	}
+	if (json_object_get(v, "ip") != NULL ||
+	    json_object_get(v, "ip6") != NULL)
+		return bad(x, "ip", "addresses come from IPAM: only NICs on a "
+				    "vnet have them");
+	if (b == NULL)
+		return bad(x, "bridge", "required (or a vnet)");
+	if (!get_str(x, b, "bridge", n->bridge, sizeof(n->bridge)))
+		return false;
+	if (!ident_ok(n->bridge, 15, "_.A"))
+		return bad(x, "bridge", "'%s' is not an interface name",
+			   n->bridge);
+	return true;
+}
+
 static bool parse_nic(struct ctx *x, json_t *v, unsigned i,
 		      struct vm_config *c)
 {
 	static const char *const keys[] = {"model", "bridge", "mac", "vlan",
-					   NULL};
+					   "vnet",  "ip",     "ip6", NULL};
 	struct vm_nic *n = &c->nics[i];
 	json_t *f;
 
@@ -362,13 +441,8 @@ static bool parse_nic(struct ctx *x, json_t *v, unsigned i,
 	if ((f = json_object_get(v, "model")) != NULL &&
 	    !get_enum(x, f, "model", n->model, sizeof(n->model), nic_models))
 		return false;
-	if ((f = json_object_get(v, "bridge")) == NULL)
-		return bad(x, "bridge", "required");
-	if (!get_str(x, f, "bridge", n->bridge, sizeof(n->bridge)) )
+	if (!parse_nic_net(x, v, n))
 		return false;
-	if (!ident_ok(n->bridge, 15, "_.A"))
-		return bad(x, "bridge", "'%s' is not an interface name",
-			   n->bridge);
 	if ((f = json_object_get(v, "vlan")) != NULL && !json_is_null(f))
 		return bad(x, "vlan",
 			   "VLAN tags are not supported yet (this release "
@@ -728,6 +802,16 @@ static json_t *disk_json(const struct vm_disk *d)
 	return j;
 }
 
+static json_t *nic_json(const struct vm_nic *n)
+{
+	if (n->vnet[0] != '\0')
+		return json_pack("{s:s, s:s, s:s, s:s, s:s, s:n}", "model",
+				 n->model, "vnet", n->vnet, "mac", n->mac, "ip",
+				 n->ip4, "ip6", n->ip6, "vlan");
+	return json_pack("{s:s, s:s, s:s, s:n}", "model", n->model, "bridge",
+			 n->bridge, "mac", n->mac, "vlan");
+}
+
 json_t *vmconf_to_json(const struct vm_config *c)
 {
 	json_t *disks = json_array(), *nics = json_array(), *boot = json_array(),
@@ -736,11 +820,7 @@ json_t *vmconf_to_json(const struct vm_config *c)
 	for (unsigned i = 0; i < c->ndisks; i++)
 		json_array_append_new(disks, disk_json(&c->disks[i]));
 	for (unsigned i = 0; i < c->nnics; i++)
-		json_array_append_new(
-			nics, json_pack("{s:s, s:s, s:s, s:n}", "model",
-					c->nics[i].model, "bridge",
-					c->nics[i].bridge, "mac",
-					c->nics[i].mac, "vlan"));
+		json_array_append_new(nics, nic_json(&c->nics[i]));
 	for (unsigned i = 0; i < c->nboot; i++)
 		json_array_append_new(boot, json_string(c->boot[i]));
 	for (unsigned i = 0; i < c->ntags; i++)

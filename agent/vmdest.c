@@ -31,6 +31,7 @@
 #include <sodium.h>
 
 #include "agent/agent.h"
+#include "agent/ha.h"
 #include "agent/storage.h"
 #include "agent/msg.h"
 #include "agent/vm.h"
@@ -243,6 +244,16 @@ int vmexec_migrate_prepare(struct vmexec *x, int64_t vmid, json_t *body,
 	}
 	if ((r = incoming(x, vmid, source, !check, &vm, c, err)) < 0)
 		goto out;
+	/* An HA VM may only come to a node that holds its lease (and has
+	 * armed its watchdog), or a fence of this node would miss it. */
+	if (vm.ha && !agent_ha_lease_valid(x->a)) {
+		statedb_vm_clear(&vm);
+		r = hx_err_set(err, -EAGAIN,
+			       "node '%s' holds no valid HA lease: it cannot "
+			       "take HA VM %" PRId64 " now",
+			       x->a->cfg.name, vmid);
+		goto out;
+	}
 	statedb_vm_clear(&vm);
 	if (!offline &&
 	    vmtunnel_libvirt_socket(x->cfg.uri, sock, sizeof(sock)) < 0) {

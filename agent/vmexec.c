@@ -36,6 +36,7 @@
 #include <libvirt/virterror.h>
 
 #include "agent/agent.h"
+#include "agent/ha.h"
 #include "agent/storage.h"
 #include "agent/vm.h"
 #include "agent/vmexec.h"
@@ -337,7 +338,7 @@ static void recover(struct vmexec *x, virConnectPtr c,
 		report(x, rt, vm->vmid, "crashed");
 		return;
 	}
-	if (crashed && strcmp(conf.restart, "never") == 0) {
+	if (crashed && !vm->ha && strcmp(conf.restart, "never") == 0) {
 		agent_event(x->a, "vm.stop", subject, "executor",
 			    "%s; restart policy is 'never': leaving it stopped",
 			    why);
@@ -365,9 +366,44 @@ static void recover(struct vmexec *x, virConnectPtr c,
 	agent_event(x->a, "vm.start", subject, "executor",
 		    "%s: starting it (attempt %u of %d)", why, rt->restarts,
 		    RESTART_MAX);
-	if (vmexec_do_start(x, c, vm->vmid, 0, &err) < 0)
+	/* HA: "running" or "failed", each a fresh state change (after a
+	 * failure "starting" first), so the leader sees the outcome of its
+	 * request; the extra write is saved in the common case. */
+	if (vm->ha && strcmp(vm->state, "failed") == 0)
+		report(x, rt, vm->vmid, "starting");
+	if (vmexec_do_start(x, c, vm->vmid, 0, &err) < 0) {
 		hx_log(LOG_WARNING, "vm=%" PRId64 " restart failed: %s",
 		       vm->vmid, err.msg);
+		if (vm->ha)
+			report(x, rt, vm->vmid, "failed");
+	}
+}
+
+/* An HA VM that should run here: the HA leader's restart and relocation
+ * policies decide, the executor runs each request (uid) with its own
+ * backoff and reports the outcome; it never changes the desired state. */
+static void reconcile_ha_start(struct vmexec *x, virConnectPtr c,
+			       const struct statedb_vm *vm, struct vm_rt *rt,
+			       bool crashed, const char *name)
+{
+	if (!agent_ha_lease_valid(x->a)) {
+		if (hx_now_ms() - rt->lease_log_ms > 10000) {
+			hx_log(LOG_INFO,
+			       "vm=%" PRId64 " HA VM assigned here waits for "
+			       "this node's lease",
+			       vm->vmid);
+			rt->lease_log_ms = hx_now_ms();
+		}
+		return;
+	}
+	if (rt->gave_up) {
+		report(x, rt, vm->vmid, "failed");
+		return;
+	}
+	recover(x, c, vm, rt,
+		crashed ? "QEMU crashed" : "the HA manager runs it here",
+		crashed);
+	(void)name;
 }
 
 static void reconcile_vm(struct vmexec *x, virConnectPtr c,
@@ -391,6 +427,19 @@ static void reconcile_vm(struct vmexec *x, virConnectPtr c,
 		if (state == VIR_DOMAIN_RUNNING)
 			rt->gave_up = false;
 	}
+	/* The cache of what was reported is only good while the row still
+	 * says so: another node (a migration, an HA recovery) may have
+	 * reported since. */
+	if (strcmp(vm->state_node, x->a->cfg.name) != 0 ||
+	    strcmp(vm->state, rt->reported) != 0)
+		rt->reported[0] = '\0';
+	if (vm->ha && rt->ha_uid != vm->ha_uid) {
+		/* a new HA request: its own attempts */
+		rt->ha_uid = vm->ha_uid;
+		rt->restarts = 0;
+		rt->gave_up = false;
+		rt->next_restart_ms = 0;
+	}
 	if (strcmp(vm->lock, "migrate") == 0) {
 		/* no job here owns it (busy VMs are skipped): hxd restarted */
 		if (!vmexec_migrate_recover(x, c, vm, rt))
@@ -398,6 +447,12 @@ static void reconcile_vm(struct vmexec *x, virConnectPtr c,
 	} else if (vm->lock[0] != '\0') {
 		/* create, delete: their task owns the VM */
 		report(x, rt, vm->vmid, name);
+	} else if (want && !active && vm->ha) {
+		reconcile_ha_start(x, c, vm, rt,
+				   d != NULL &&
+					   (reason == VIR_DOMAIN_SHUTOFF_CRASHED ||
+					    reason == VIR_DOMAIN_SHUTOFF_FAILED),
+				   name);
 	} else if (want && !active) {
 		if (host_booted) {
 			struct vm_config *conf = calloc(1, sizeof(*conf));
@@ -737,4 +792,59 @@ int vmexec_status(struct vmexec *x, int64_t vmid, struct vmexec_status *ret,
 	virDomainFree(d);
 	virConnectClose(c);
 	return 0;
+}
+
+/* ---- HA: self-fence ---- */
+
+/* Calls @fn on every active domain here named for a VMID in @vmids. */
+static int ha_domains(struct vmexec *x, const int64_t *vmids, unsigned n,
+		      bool destroy)
+{
+	virDomainPtr *doms = NULL;
+	virConnectPtr c;
+	int nd, count = 0;
+
+	if (x == NULL)
+		return -ECONNREFUSED;
+	if ((c = vmexec_conn(x, NULL)) == NULL)
+		return -ECONNREFUSED;
+	nd = virConnectListAllDomains(c, &doms,
+				      VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+	if (nd < 0) {
+		virConnectClose(c);
+		return -EIO;
+	}
+	for (int i = 0; i < nd; i++) {
+		const char *name = virDomainGetName(doms[i]);
+		char *end;
+		int64_t vmid;
+		bool ha = false;
+
+		if (name != NULL && strncmp(name, "hx-", 3) == 0) {
+			vmid = strtoll(name + 3, &end, 10);
+			for (unsigned k = 0; k < n && *end == '\0' && !ha; k++)
+				ha = vmids[k] == vmid;
+		}
+		if (ha && destroy && virDomainDestroy(doms[i]) < 0)
+			hx_log(LOG_ERR, "ha: self-fence: cannot power off '%s': %s",
+			       name, vmexec_virt_error());
+		else if (ha)
+			count++;
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+	virConnectClose(c);
+	if (destroy)
+		vmexec_kick(x);
+	return count;
+}
+
+int vmexec_fence(struct vmexec *x, const int64_t *vmids, unsigned n)
+{
+	return ha_domains(x, vmids, n, true);
+}
+
+int vmexec_count_active(struct vmexec *x, const int64_t *vmids, unsigned n)
+{
+	return ha_domains(x, vmids, n, false);
 }

@@ -30,6 +30,8 @@ struct vm_rt {
 	double cpu_percent;
 	struct vm_migration *mig; /* the migration in flight from here */
 	uint64_t recover_ms;	  /* next look at a migration lost track of */
+	int64_t ha_uid;		  /* the HA request its restarts count for */
+	uint64_t lease_log_ms;	  /* last "no lease" message */
 };
 
 struct vmexec {

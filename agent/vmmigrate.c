@@ -530,7 +530,7 @@ out:
 /* Runs libvirt's migration and follows it; 0 once it succeeded. */
 static int live_run(struct vm_migration *m, virDomainPtr d,
 		    virTypedParameterPtr params, int n, bool disks,
-		    struct hx_err *err)
+		    bool shared, struct hx_err *err)
 {
 	struct vmexec *x = m->x;
 	struct migrate_call call = {.d = d, .params = params, .nparams = n};
@@ -555,6 +555,12 @@ static int live_run(struct vm_migration *m, virDomainPtr d,
 		     VIR_MIGRATE_ABORT_ON_ERROR;
 	if (disks)
 		call.flags |= VIR_MIGRATE_NON_SHARED_DISK;
+	/* Volumes given by absolute path are the same file on every node
+	 * (shared storage: the destination checked they exist), with the
+	 * host cache off; libvirt cannot tell every shared file system from
+	 * a local one and would refuse. */
+	if (shared)
+		call.flags |= VIR_MIGRATE_UNSAFE;
 	if (virDomainMigrateSetMaxDowntime(d, (unsigned long long)
 					   m->req.max_downtime_ms, 0) < 0)
 		vmexec_task_log(x, m->task, "cannot set the maximum downtime: %s",
@@ -653,7 +659,13 @@ static int migrate_live(struct vm_migration *m, virConnectPtr c, char *msg,
 	if ((r = live_params(x, d, prep, &m->req, devs, ndevs, &params, &n,
 			     err)) < 0)
 		goto out;
-	r = live_run(m, d, params, n, ndevs > 0, err);
+	bool shared = true;
+	for (unsigned i = 0; i < conf->ndisks; i++)
+		if (!vmexec_is_local(&conf->disks[i]) &&
+		    strcmp(conf->disks[i].cache, "none") != 0)
+			shared = false;
+	r = live_run(m, d, params, n, ndevs > 0, shared && ndevs < conf->ndisks,
+		     err);
 	if (r == 0)
 		live_report(m, d, start, msg, len);
 out:

@@ -16,6 +16,7 @@
 
 #include "agent/vm.h"
 #include "lib/lib.h"
+#include "net/net.h"
 
 struct xbuf {
 	char *s;
@@ -33,6 +34,16 @@ static void xadd(struct xbuf *b, const char *fmt, ...)
 
 	if (b->oom)
 		return;
+	if (b->s == NULL) {
+		/* never NULL + 0 below: that is undefined behaviour */
+		b->s = malloc(256);
+		b->cap = 256;
+		b->len = 0;
+		if (b->s == NULL) {
+			b->oom = true;
+			return;
+		}
+	}
 	for (;;) {
 		va_start(ap, fmt);
 		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
@@ -66,6 +77,11 @@ static void xesc(struct xbuf *b, const char *s)
 		case '>': xadd(b, "&gt;"); break;
 		case '\'': xadd(b, "&apos;"); break;
 		case '"': xadd(b, "&quot;"); break;
+		/* as references: XML parsers turn a literal CR into LF, and
+		 * tab and LF in attribute values into spaces */
+		case '\t': xadd(b, "&#9;"); break;
+		case '\n': xadd(b, "&#10;"); break;
+		case '\r': xadd(b, "&#13;"); break;
 		default: xadd(b, "%c", *s); break;
 		}
 	}
@@ -333,14 +349,16 @@ int vmxml_render(const struct vm_config *c, const struct vm_paths *p,
 		return r;
 	}
 	for (unsigned i = 0; i < c->nnics; i++) {
-		char dev[8];
+		char dev[8], tap[NET_IFNAMSIZ];
 
 		xadd(&b, "    <interface type='bridge'>\n"
 			 "      <source bridge='");
 		xesc(&b, c->nics[i].bridge);
-		xadd(&b, "'/>\n      <mac address='%s'/>\n"
+		net_tap_name(c->vmid, i, tap);
+		xadd(&b, "'/>\n      <target dev='%s'/>\n"
+			 "      <mac address='%s'/>\n"
 			 "      <model type='%s'/>\n",
-		     c->nics[i].mac, c->nics[i].model);
+		     tap, c->nics[i].mac, c->nics[i].model);
 		snprintf(dev, sizeof(dev), "net%u", i % 100);
 		boot_elem(&b, c, dev);
 		xadd(&b, "      <alias name='ua-net%u'/>\n    </interface>\n", i);

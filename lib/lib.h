@@ -26,6 +26,7 @@ enum {
 	HX_ENOTINIT = -1009,	/* this node is not part of a cluster yet */
 	HX_EAUTH = -1010,	/* peer or client failed authentication */
 	HX_EBUSY = -1011,	/* database is locked by another writer */
+	HX_ENOSPACE = -1012,	/* a storage pool has not enough free space */
 };
 
 /* Returns a static description of @code (negative errno or HX_E*). */
@@ -92,6 +93,49 @@ int hx_file_write_atomic(const char *path, const void *buf, size_t len,
  * it and kills the process with SIGKILL, as kill -9 would, so that tests
  * can crash hxd at an exact instruction. Otherwise does nothing. */
 void hx_crash_point(const char *point);
+
+/*
+ * IP addresses, prefixes and MAC addresses (addr.c). An address is 16
+ * bytes in network order, IPv4 in the first 4; @family is 4 or 6.
+ * Parsers return 0 or -EINVAL and accept only canonical syntax families
+ * (dotted quads, RFC 4291 text); formatters print the canonical form.
+ */
+#define HX_ADDR_STRLEN 46		    /* INET6_ADDRSTRLEN */
+#define HX_PREFIX_STRLEN (HX_ADDR_STRLEN + 4) /* "addr/128" */
+#define HX_OFFSET_MAX ((UINT64_C(1) << 62) - 1)
+
+struct hx_addr {
+	int family;
+	uint8_t b[16];
+};
+
+struct hx_prefix {
+	struct hx_addr addr; /* the network address (host bits zero) */
+	unsigned len;
+};
+
+int hx_addr_parse(const char *s, struct hx_addr *ret);
+void hx_addr_format(const struct hx_addr *a, char *buf, size_t len);
+bool hx_addr_equal(const struct hx_addr *a, const struct hx_addr *b);
+/* "A/N", or a bare address as a host prefix. With @strict, host bits set
+ * are -EINVAL ("10.0.0.1/24"); without, they are cleared. */
+int hx_prefix_parse(const char *s, bool strict, struct hx_prefix *ret);
+void hx_prefix_format(const struct hx_prefix *p, char *buf, size_t len);
+bool hx_prefix_contains(const struct hx_prefix *p, const struct hx_addr *a);
+bool hx_prefix_overlaps(const struct hx_prefix *a, const struct hx_prefix *b);
+/* The offset of the last address of @p, at most HX_OFFSET_MAX. */
+uint64_t hx_prefix_last_offset(const struct hx_prefix *p);
+/* Offset of @a inside @p: -EINVAL if outside, -ERANGE if above
+ * HX_OFFSET_MAX. */
+int hx_prefix_offset(const struct hx_prefix *p, const struct hx_addr *a,
+		     uint64_t *ret);
+/* The address at offset @n of @p; -ERANGE past its end. */
+int hx_prefix_nth(const struct hx_prefix *p, uint64_t n, struct hx_addr *ret);
+/* "xx:xx:xx:xx:xx:xx" (either case) into 6 bytes. */
+int hx_mac_parse(const char *s, uint8_t ret[6]);
+void hx_mac_format(const uint8_t mac[6], char *buf, size_t len);
+/* The EUI-64 link-local IPv6 address (fe80::/64) of @mac. */
+void hx_mac_link_local(const uint8_t mac[6], struct hx_addr *ret);
 
 #define HX_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

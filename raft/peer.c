@@ -626,7 +626,10 @@ static int dial_tls(gnutls_certificate_credentials_t cred, const char *address,
 	gnutls_transport_set_int(p->session, fd);
 	r = peer_handshake(p->session, timeout_ms);
 	if (r < 0) {
-		r = hx_err_set(err, HX_EAUTH, "peer: tls handshake with %s: %s",
+		/* A slow peer is unavailable, not an authentication failure. */
+		int code = r == GNUTLS_E_TIMEDOUT ? -ETIMEDOUT : HX_EAUTH;
+
+		r = hx_err_set(err, code, "peer: tls handshake with %s: %s",
 			       address, gnutls_strerror(r));
 		goto err_close;
 	}

@@ -24,10 +24,18 @@
 #define DB_NAME "horcrux"
 #define DB_POOL 8
 #define DB_BATCH 64
+/* SQLITE_NOTFOUND, "no database opened": dqlite drops the database of
+ * every connection when its node loses leadership; if the node leads
+ * again, requests on them pass the leader check and fail so. (The code
+ * also means "no statement with the given id", which statedb never sends:
+ * it uses no prepared statements.) */
+#define DB_CODE_NO_DB 12
 
 struct db_conn {
 	struct wire_conn *wire;
 	uint32_t dbid;
+	uint64_t leader; /* id of the node it was opened to */
+	unsigned gen;	 /* db->gen when it was opened */
 };
 
 struct db_op {
@@ -49,12 +57,19 @@ struct statedb {
 	unsigned nidle;
 	unsigned nopen;
 	pthread_cond_t returned; /* a read connection came back or closed */
+	/* the current leader as last seen, by opening a connection or by
+	 * asking the local node: idle connections to another node are closed
+	 * rather than reused, so that the first read after a failover does
+	 * not wait out a hung former leader (the agent asks the local node
+	 * every heartbeat) */
+	uint64_t leader;
 	/* writer */
 	pthread_t writer;
 	pthread_cond_t queued;
 	pthread_cond_t finished;
 	struct db_op *head, *tail;
 	bool stopping;
+	unsigned gen;	       /* statedb_reconnect() calls */
 	struct db_conn *wconn; /* writer thread only */
 };
 
@@ -106,6 +121,11 @@ static int conn_open(struct statedb *db, struct db_conn **ret,
 		conn_free(c);
 		goto out;
 	}
+	c->leader = leader;
+	pthread_mutex_lock(&db->lock);
+	db->leader = leader;
+	c->gen = db->gen;
+	pthread_mutex_unlock(&db->lock);
 	*ret = c;
 out:
 	for (unsigned i = 0; i < n; i++)
@@ -139,12 +159,18 @@ static int pool_get(struct statedb *db, uint64_t deadline_ms,
 		}
 		(void)pthread_cond_timedwait(&db->returned, &db->lock, &ts);
 	}
-	if (db->nidle > 0) {
-		*ret = db->idle[--db->nidle];
-		pthread_mutex_unlock(&db->lock);
-		return 0;
+	while (db->nidle > 0) {
+		struct db_conn *c = db->idle[--db->nidle];
+
+		if (c->leader == db->leader) {
+			pthread_mutex_unlock(&db->lock);
+			*ret = c;
+			return 0;
+		}
+		conn_free(c); /* to a former leader */
+		db->nopen--;
 	}
-	db->nopen++;
+	db->nopen++; /* below DB_POOL: the wait above or the frees made room */
 	pthread_mutex_unlock(&db->lock);
 	r = conn_open(db, ret, err);
 	if (r < 0) {
@@ -160,6 +186,7 @@ static void pool_put(struct statedb *db, struct db_conn *c, bool broken)
 {
 	broken = broken || wire_conn_is_broken(c->wire);
 	pthread_mutex_lock(&db->lock);
+	broken = broken || c->gen != db->gen; /* from before a reconnect */
 	if (broken)
 		db->nopen--;
 	else
@@ -181,11 +208,20 @@ static void pool_flush(struct statedb *db)
 	pthread_mutex_unlock(&db->lock);
 }
 
+void statedb_reconnect(struct statedb *db)
+{
+	pthread_mutex_lock(&db->lock);
+	db->gen++;
+	pthread_mutex_unlock(&db->lock);
+	pool_flush(db);
+}
+
 /* ---- statements ---- */
 
 static void tx_note(struct db_tx *tx, int r)
 {
-	if (r == HX_ENOTLEADER || wire_conn_is_broken(tx->conn->wire))
+	if (r == HX_ENOTLEADER || wire_conn_is_broken(tx->conn->wire) ||
+	    (r < 0 && wire_last_code(tx->conn->wire) == DB_CODE_NO_DB))
 		tx->broken = true;
 }
 
@@ -226,6 +262,11 @@ int db_query(struct db_tx *tx, const char *sql, const struct wire_value *p,
 struct wire_conn *db_tx_wire(struct db_tx *tx)
 {
 	return tx->conn->wire;
+}
+
+uint64_t db_tx_leader(const struct db_tx *tx)
+{
+	return tx->conn->leader;
 }
 
 int64_t db_row_int(const struct wire_rows *rows, unsigned r, unsigned c)
@@ -284,10 +325,13 @@ int db_read(struct statedb *db, db_fn fn, void *data, struct hx_err *err)
 			return r;
 		r = fn(&tx, data, err);
 		pool_put(db, tx.conn, tx.broken);
-		if (!tx.broken || hx_now_ms() >= deadline || attempt >= 5)
+		if ((!tx.broken && r != HX_EBUSY) || hx_now_ms() >= deadline ||
+		    attempt >= 5)
 			return r;
-		/* Leader moved or connection broke: reads are safe to redo. */
-		pool_flush(db);
+		/* Leader moved, connection broke or a checkpoint was running:
+		 * reads are safe to redo. */
+		if (tx.broken)
+			pool_flush(db);
 		usleep(20000u << (attempt < 4 ? attempt : 4));
 	}
 }
@@ -321,6 +365,13 @@ static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
 
 	*ret_retry = false;
 	*ret_busy = false;
+	pthread_mutex_lock(&db->lock);
+	bool stale = db->wconn != NULL && db->wconn->gen != db->gen;
+	pthread_mutex_unlock(&db->lock);
+	if (stale) {
+		conn_free(db->wconn);
+		db->wconn = NULL;
+	}
 	if (db->wconn == NULL) {
 		r = conn_open(db, &db->wconn, err);
 		if (r < 0) {
@@ -360,10 +411,13 @@ static int writer_try(struct statedb *db, struct db_op *batch, unsigned n,
 		goto retry; /* refused before anything was applied */
 	conn_free(db->wconn);
 	db->wconn = NULL;
-	if (tx.broken)
-		return hx_err_set(err, HX_EOUTCOME,
-				  "statedb: commit outcome unknown (%s)",
-				  err != NULL ? err->msg : "connection lost");
+	if (tx.broken) {
+		/* not hx_err_set: the message quotes err's own */
+		(void)hx_err_prefix(err, "statedb: commit outcome unknown");
+		if (err != NULL)
+			err->code = HX_EOUTCOME;
+		return HX_EOUTCOME;
+	}
 	return r;
 
 fail:
@@ -711,6 +765,11 @@ int statedb_leader_of(struct statedb *db, const char *address,
 	r = wire_leader(w, ret_id, &addr, err);
 	if (r == 0)
 		snprintf(ret_address, len, "%s", addr);
+	if (r == 0 && *ret_id != 0 && strcmp(address, db->cfg.self_address) == 0) {
+		pthread_mutex_lock(&db->lock);
+		db->leader = *ret_id;
+		pthread_mutex_unlock(&db->lock);
+	}
 	free(addr);
 	wire_conn_free(w);
 	return r;

@@ -234,11 +234,12 @@ static int node_labels_fn(struct db_tx *tx, void *data, struct hx_err *err)
 		return hx_err_set(err, -ENOENT, "no node named '%s'", q->name);
 	}
 	if (q->if_digest != NULL && strcmp(q->if_digest, l.nodes[0].digest)) {
+		r = hx_err_set(err, HX_ECONFLICT,
+			       "node '%s' changed since it was read "
+			       "(digest %s, now %s): re-read and retry",
+			       q->name, q->if_digest, l.nodes[0].digest);
 		free(l.nodes);
-		return hx_err_set(err, HX_ECONFLICT,
-				  "node '%s' changed since it was read "
-				  "(digest %s, now %s): re-read and retry",
-				  q->name, q->if_digest, l.nodes[0].digest);
+		return r;
 	}
 	free(l.nodes);
 	return db_exec(tx,

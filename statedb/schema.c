@@ -106,9 +106,58 @@ static const char *const migration_3[] = {
 	NULL,
 };
 
-/* 4: storage (issue 6): pools defined cluster-wide, each node's view of
- * them, and VM snapshot trees. */
+/* 4: high availability (agent/ha.c, statedb/ha.c). ha_resources holds a
+ * VM's HA configuration (what an admin edits, under `version`) beside the
+ * status the leader writes after every scheduler step; nodes' HA states,
+ * rules and the next request id live beside it. Lists are space-separated
+ * text: the loader parses them, nothing queries into them. */
 static const char *const migration_4[] = {
+	"CREATE TABLE ha_resources ("
+	" vmid INTEGER PRIMARY KEY,"
+	" request TEXT NOT NULL DEFAULT 'started',"
+	" max_restart INTEGER NOT NULL DEFAULT 1,"
+	" max_relocate INTEGER NOT NULL DEFAULT 1,"
+	" failback INTEGER NOT NULL DEFAULT 1,"
+	" priority INTEGER NOT NULL DEFAULT 0,"
+	" comment TEXT NOT NULL DEFAULT '',"
+	" version INTEGER NOT NULL DEFAULT 1,"
+	" created_ms INTEGER NOT NULL,"
+	" state TEXT NOT NULL DEFAULT '',"
+	" node TEXT NOT NULL DEFAULT '',"
+	" target TEXT NOT NULL DEFAULT '',"
+	" maint_node TEXT NOT NULL DEFAULT '',"
+	" uid INTEGER NOT NULL DEFAULT 0,"
+	" uid_ms INTEGER NOT NULL DEFAULT 0,"
+	" confirmed INTEGER NOT NULL DEFAULT 0,"
+	" restarts INTEGER NOT NULL DEFAULT 0,"
+	" failed TEXT NOT NULL DEFAULT '',"
+	" n_failed INTEGER NOT NULL DEFAULT 0,"
+	" why TEXT NOT NULL DEFAULT '',"
+	" why_text TEXT NOT NULL DEFAULT '',"
+	" state_ms INTEGER NOT NULL DEFAULT 0)",
+	"CREATE TABLE ha_nodes ("
+	" name TEXT PRIMARY KEY,"
+	" state TEXT NOT NULL DEFAULT 'unknown',"
+	" since_ms INTEGER NOT NULL DEFAULT 0,"
+	" maintenance INTEGER NOT NULL DEFAULT 0)",
+	"CREATE TABLE ha_rules ("
+	" id TEXT PRIMARY KEY,"
+	" kind TEXT NOT NULL,"
+	" disabled INTEGER NOT NULL DEFAULT 0,"
+	" strict INTEGER NOT NULL DEFAULT 1,"
+	" positive INTEGER NOT NULL DEFAULT 1,"
+	" resources TEXT NOT NULL,"
+	" nodes TEXT NOT NULL DEFAULT '',"
+	" comment TEXT NOT NULL DEFAULT '',"
+	" version INTEGER NOT NULL DEFAULT 1,"
+	" created_ms INTEGER NOT NULL)",
+	"INSERT OR IGNORE INTO meta (key, value) VALUES ('ha_next_uid', '1')",
+	NULL,
+};
+
+/* 5: storage (issue 6): pools defined cluster-wide, each node's view of
+ * them, and VM snapshot trees. */
+static const char *const migration_5[] = {
 	"CREATE TABLE pools ("
 	" name TEXT PRIMARY KEY,"
 	" type TEXT NOT NULL,"
@@ -142,8 +191,85 @@ static const char *const migration_4[] = {
 	NULL,
 };
 
-static const char *const *const migrations[] = {migration_1, migration_2,
-						 migration_3, migration_4};
+/* 6: networking (issue 7): SDN zones, vnets, subnets, IPAM allocations
+ * and the distributed firewall. Every write to these tables also bumps
+ * meta.net_generation, which the nodes' network reconcilers poll. Address
+ * uniqueness is enforced twice: allocations run inside the writer's one
+ * transaction, and net_ips.ip is the primary key (canonical text). */
+static const char *const migration_6[] = {
+	"CREATE TABLE net_zones ("
+	" name TEXT PRIMARY KEY,"
+	" type TEXT NOT NULL,"
+	" mtu INTEGER NOT NULL,"
+	" asn INTEGER NOT NULL DEFAULT 0,"
+	" created_ms INTEGER NOT NULL)",
+	"CREATE TABLE net_vnets ("
+	" name TEXT PRIMARY KEY,"
+	" zone TEXT NOT NULL,"
+	" vni INTEGER UNIQUE,"
+	" description TEXT NOT NULL DEFAULT '',"
+	" created_ms INTEGER NOT NULL)",
+	"CREATE TABLE net_subnets ("
+	" cidr TEXT PRIMARY KEY,"
+	" vnet TEXT NOT NULL,"
+	" family INTEGER NOT NULL,"
+	" gateway TEXT NOT NULL DEFAULT '',"
+	" dns TEXT NOT NULL DEFAULT '',"
+	" dhcp_start TEXT NOT NULL DEFAULT '',"
+	" dhcp_end TEXT NOT NULL DEFAULT '',"
+	" created_ms INTEGER NOT NULL)",
+	"CREATE INDEX net_subnets_vnet ON net_subnets (vnet)",
+	"CREATE TABLE net_ips ("
+	" ip TEXT PRIMARY KEY,"
+	" subnet TEXT NOT NULL,"
+	" vnet TEXT NOT NULL,"
+	" family INTEGER NOT NULL,"
+	" idx INTEGER,"
+	" kind TEXT NOT NULL,"
+	" vmid INTEGER,"
+	" mac TEXT NOT NULL DEFAULT '',"
+	" hostname TEXT NOT NULL DEFAULT '',"
+	" created_ms INTEGER NOT NULL,"
+	" UNIQUE (subnet, idx))",
+	"CREATE INDEX net_ips_vmid ON net_ips (vmid)",
+	"CREATE INDEX net_ips_mac ON net_ips (mac)",
+	"CREATE TABLE net_fw_options ("
+	" scope TEXT PRIMARY KEY,"
+	" enabled INTEGER NOT NULL,"
+	" policy_in TEXT NOT NULL,"
+	" policy_out TEXT NOT NULL,"
+	" log INTEGER NOT NULL DEFAULT 0)",
+	"CREATE TABLE net_fw_groups ("
+	" name TEXT PRIMARY KEY,"
+	" comment TEXT NOT NULL DEFAULT '')",
+	"CREATE TABLE net_fw_ipsets ("
+	" name TEXT PRIMARY KEY,"
+	" entries TEXT NOT NULL DEFAULT '',"
+	" comment TEXT NOT NULL DEFAULT '')",
+	"CREATE TABLE net_fw_rules ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" scope TEXT NOT NULL,"
+	" pos INTEGER NOT NULL,"
+	" enabled INTEGER NOT NULL DEFAULT 1,"
+	" direction TEXT NOT NULL,"
+	" action TEXT NOT NULL,"
+	" macro TEXT NOT NULL DEFAULT '',"
+	" proto TEXT NOT NULL DEFAULT '',"
+	" sport TEXT NOT NULL DEFAULT '',"
+	" dport TEXT NOT NULL DEFAULT '',"
+	" src TEXT NOT NULL DEFAULT '',"
+	" dst TEXT NOT NULL DEFAULT '',"
+	" grp TEXT NOT NULL DEFAULT '',"
+	" log INTEGER NOT NULL DEFAULT 0,"
+	" comment TEXT NOT NULL DEFAULT '')",
+	"CREATE INDEX net_fw_rules_scope ON net_fw_rules (scope, pos)",
+	"INSERT INTO meta (key, value) VALUES ('net_generation', '0')",
+	NULL,
+};
+
+static const char *const *const migrations[] = {
+	migration_1, migration_2, migration_3, migration_4, migration_5,
+	migration_6};
 
 /* 0 when the meta table does not exist yet. */
 static int schema_read(struct db_tx *tx, int *ret_version, struct hx_err *err)

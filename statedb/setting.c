@@ -9,6 +9,12 @@
 
 static const struct statedb_setting_def setting_defs[] = {
 	{"events.keep", 10000, 100, 1000000},
+	/* HA (docs/ha.md): N+1 admission off/on; cluster resource
+	 * scheduling basic (0) or static (1); node shutdown policy
+	 * conditional (0), freeze (1), failover (2), migrate (3). */
+	{"ha.admission", 0, 0, 1},
+	{"ha.crs", 1, 0, 1},
+	{"ha.shutdown_policy", 0, 0, 3},
 	{"liveness.heartbeat_ms", 1000, 100, 60000},
 	{"liveness.offline_after_ms", 10000, 1000, 3600000},
 	{"liveness.unknown_after_ms", 3000, 300, 600000},

@@ -20,7 +20,10 @@
 
 #define VM_COLS                                                              \
 	"vmid, name, node, cpus, memory_mb, tags, config, pending, desired, " \
-	"state, state_node, state_ms, lock, created_ms, version, target"
+	"state, state_node, state_ms, lock, created_ms, version, target, "    \
+	"(SELECT h.request != 'ignored' FROM ha_resources h WHERE h.vmid = " \
+	"vms.vmid), (SELECT h.uid FROM ha_resources h WHERE h.vmid = "       \
+	"vms.vmid)"
 
 void statedb_vm_clear(struct statedb_vm *vm)
 {
@@ -65,6 +68,8 @@ static int vm_from_row(const struct wire_rows *rows, unsigned r,
 	db_row_copy(rows, r, 12, vm->lock, sizeof(vm->lock));
 	vm->created_ms = db_row_int(rows, r, 13);
 	db_row_copy(rows, r, 15, vm->target, sizeof(vm->target));
+	vm->ha = db_row_int(rows, r, 16) != 0;
+	vm->ha_uid = db_row_int(rows, r, 17);
 	if (vm->config == NULL ||
 	    (pending->type == WIRE_TEXT && vm->pending == NULL)) {
 		statedb_vm_clear(vm);
@@ -219,9 +224,9 @@ static int vm_create_fn(struct db_tx *tx, void *data, struct hx_err *err)
 		    "config, pending, desired, created_ms, state_ms, lock) "
 		    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?10, 'create')",
 		    p, HX_ARRAY_SIZE(p), NULL, NULL, err);
-	if (r < 0)
+	if (r < 0 || (r = macs_write(tx, q->vmid, s, err)) < 0)
 		return r;
-	return macs_write(tx, q->vmid, s, err);
+	return db_ip_vm_sync(tx, q->vmid, s->name, s->nets, s->nnets, err);
 }
 
 int statedb_vm_create(struct statedb *db, int64_t vmid, const char *node,
@@ -392,9 +397,9 @@ static int vm_update_fn(struct db_tx *tx, void *data, struct hx_err *err)
 		    "config = ?, pending = ?, version = version + 1 "
 		    "WHERE vmid = ?",
 		    p, HX_ARRAY_SIZE(p), NULL, NULL, err);
-	if (r < 0)
+	if (r < 0 || (r = macs_write(tx, q->vmid, s, err)) < 0)
 		return r;
-	return macs_write(tx, q->vmid, s, err);
+	return db_ip_vm_sync(tx, q->vmid, s->name, s->nets, s->nnets, err);
 }
 
 int statedb_vm_update(struct statedb *db, int64_t vmid,
@@ -549,12 +554,17 @@ static int vm_delete_fn(struct db_tx *tx, void *data, struct hx_err *err)
 		return r;
 	if (changes == 0)
 		return hx_err_set(err, -ENOENT, "no VM %" PRId64, *vmid);
-	r = db_exec(tx, "DELETE FROM vm_snapshots WHERE vmid = ?", p, 1, NULL,
+	r = db_exec(tx, "DELETE FROM vm_macs WHERE vmid = ?", p, 1, NULL, NULL,
+		    err);
+	if (r < 0)
+		return r;
+	r = db_exec(tx, "DELETE FROM ha_resources WHERE vmid = ?", p, 1, NULL,
 		    NULL, err);
 	if (r < 0)
 		return r;
-	return db_exec(tx, "DELETE FROM vm_macs WHERE vmid = ?", p, 1, NULL,
-		       NULL, err);
+	r = db_exec(tx, "DELETE FROM vm_snapshots WHERE vmid = ?", p, 1, NULL,
+		    NULL, err);
+	return r < 0 ? r : db_net_vm_forget(tx, *vmid, err);
 }
 
 int statedb_vm_delete(struct statedb *db, int64_t vmid, struct hx_err *err)

@@ -8,7 +8,8 @@ pkgs=(build-essential autoconf automake libtool autoconf-archive pkg-config
 	libclang-rt-14-dev cppcheck wrk
 	busybox-static cpio kmod qemu-system-x86 qemu-utils ovmf socat
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
-	libvirt-dev btrfs-progs)
+	libvirt-dev libxml2-dev btrfs-progs libnl-3-dev libnl-route-3-dev
+	libnftables-dev nftables dnsmasq-base frr)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

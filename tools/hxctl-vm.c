@@ -102,6 +102,10 @@ static int vm_async(struct hxctl *c, const struct hxctl_args *a,
 		vmid = 0;
 	if (c->json && !is_wait)
 		hxctl_json_print(resp.data);
+	else if (!c->json && json_is_string(json_object_get(resp.data, "node")))
+		printf("vm %lld: %s: task %lld on node '%s'\n", (long long)vmid,
+		       what, (long long)task,
+		       hxctl_json_str(resp.data, "node", "?"));
 	else if (!c->json)
 		printf("vm %lld: %s: task %lld\n", (long long)vmid, what,
 		       (long long)task);

@@ -46,6 +46,9 @@ static const struct spec_key nic_keys[] = {
 	{"model", "model", SPEC_STR, 0, 0},
 	{"mac", "mac", SPEC_MAC, 0, 0},
 	{"vlan", "vlan", SPEC_INT, 1, 4094},
+	{"vnet", "vnet", SPEC_STR, 0, 0},
+	{"ip", "ip", SPEC_STR, 0, 0},
+	{"ip6", "ip6", SPEC_STR, 0, 0},
 };
 
 static int spec_error(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -272,10 +275,12 @@ int hxctl_vm_nic_parse(const char *spec, json_t **ret, char *errbuf,
 		       errbuf, errlen);
 	if (r < 0)
 		return r;
-	if (json_object_get(nic, "bridge") == NULL) {
+	if ((json_object_get(nic, "bridge") == NULL) ==
+	    (json_object_get(nic, "vnet") == NULL)) {
 		json_decref(nic);
 		return spec_error(errbuf, errlen,
-				  "nic '%s': bridge=BRIDGE is required", spec);
+				  "nic '%s': give bridge=BRIDGE or vnet=VNET",
+				  spec);
 	}
 	*ret = nic;
 	return 0;

@@ -50,6 +50,22 @@
 	"  --config FILE      a JSON object (- for standard input) to send;\n" \
 	"                     the options above override its members\n"
 
+/* Options of 'ha add' and 'ha set'. */
+#define HA_RES_SPEC                                                        \
+	"state: max-restart: max-relocate: failback no-failback priority: " \
+	"comment:"
+#define HA_RES_HELP                                                           \
+	"  --state S            started (default), stopped, disabled,\n"     \
+	"                       ignored\n"                                    \
+	"  --max-restart N      restarts on the same node after a failed\n"  \
+	"                       start (0-10, default 1)\n"                    \
+	"  --max-relocate N     moves to other nodes after failures (0-10,\n" \
+	"                       default 1)\n"                                 \
+	"  --failback, --no-failback  return to a preferred node (default\n" \
+	"                       on)\n"                                        \
+	"  --priority N         higher recovers first (default 0)\n"          \
+	"  --comment C\n"
+
 struct ctl_command {
 	const char *group; /* first word */
 	const char *name;  /* second word; NULL for a one-word command */
@@ -133,7 +149,8 @@ static const struct ctl_command ctl_commands[] = {
 	{"vm", "create", hxctl_cmd_vm_create, HXCTL_VM_CREATE_SPEC, 0, 0,
 	 "--name NAME [--vmid N] [--node NODE] [OPTIONS] [--start] [--wait]",
 	 "create a VM",
-	 "--vmid defaults to the next free one, --node to the node asked.\n"
+	 "--vmid defaults to the next free one; without --node the placement\n"
+	 "engine HA uses picks one (online nodes, rules, CPU and memory).\n"
 	 "Options:\n" VM_CONF_HELP
 	 "  --start            start the VM once created\n"
 	 "  --wait             wait until the create task ends\n"
@@ -182,6 +199,55 @@ static const struct ctl_command ctl_commands[] = {
 	 "show a VM's live state, uptime, CPU and memory use", NULL},
 	{"vm", "nextid", hxctl_cmd_vm_nextid, "", 0, 0, "",
 	 "print the lowest free VMID", NULL},
+	{"ha", "status", hxctl_cmd_ha_status, "", 0, 0, "",
+	 "show the HA state of every node and resource", NULL},
+	{"ha", "list", hxctl_cmd_ha_list, "", 0, 0, "",
+	 "list the HA resources", NULL},
+	{"ha", "show", hxctl_cmd_ha_show, "", 1, 1, "VM",
+	 "show an HA resource's configuration and status", NULL},
+	{"ha", "add", hxctl_cmd_ha_add, HA_RES_SPEC, 1, 1,
+	 "VM [RESOURCE OPTIONS]", "make a VM an HA resource",
+	 "The VM's disks must be on storage every node reaches (no local:\n"
+	 "volumes). With the setting ha.admission=1 the leader refuses a VM\n"
+	 "the cluster could not restart after losing its largest node.\n"
+	 "Options:\n" HA_RES_HELP},
+	{"ha", "set", hxctl_cmd_ha_set, HA_RES_SPEC " digest:", 1, 1,
+	 "VM [RESOURCE OPTIONS] [--digest D]", "change an HA resource",
+	 "Options:\n" HA_RES_HELP
+	 "  --digest D           fail (exit 4) if it changed since D\n"},
+	{"ha", "remove", hxctl_cmd_ha_remove, "digest:", 1, 1,
+	 "VM [--digest D]", "stop managing a VM by HA (it keeps running)",
+	 NULL},
+	{"ha", "why", hxctl_cmd_ha_why, "", 1, 1, "VM",
+	 "explain the last HA decision about a VM",
+	 "Prints the decision, its reason and, for a placement, the nodes\n"
+	 "considered and how many each filter removed."},
+	{"ha", "migrate", hxctl_cmd_ha_migrate, "", 2, 2, "VM NODE",
+	 "live-migrate an HA VM to NODE",
+	 "The HA leader checks NODE against the rules first and refuses\n"
+	 "(exit 4) what they forbid."},
+	{"ha", "relocate", hxctl_cmd_ha_relocate, "", 2, 2, "VM NODE",
+	 "stop an HA VM, move it to NODE and start it there", NULL},
+	{"ha", "maintenance", hxctl_cmd_ha_maintenance, "", 2, 2,
+	 "NODE on|off", "evacuate a node (on) or bring its VMs back (off)",
+	 "With maintenance on, the HA VMs of NODE live-migrate to other\n"
+	 "nodes; with off they come back. The flag survives reboots."},
+	{"ha", "rule", hxctl_cmd_ha_rule,
+	 "type: resources: nodes: affinity: strict soft enable disable "
+	 "comment: digest:",
+	 1, 2, "list | show ID | delete ID | add ID OPTIONS | set ID OPTIONS",
+	 "manage HA rules",
+	 "Options:\n"
+	 "  --type T             node-affinity, resource-affinity or order\n"
+	 "  --resources VMS      VMIDs or names, comma-separated (in order)\n"
+	 "  --nodes N[:P],...    node affinity: nodes with priorities\n"
+	 "  --affinity A         resource affinity: positive or negative\n"
+	 "  --strict, --soft     node affinity: only these nodes (strict)\n"
+	 "                       or preferred; resource affinity: hard or\n"
+	 "                       soft\n"
+	 "  --enable, --disable, --comment C, --digest D\n"
+	 "The leader refuses (exit 1, bad request) a rule that names unknown\n"
+	 "VMs or nodes or contradicts the others, and stores nothing."},
 	/* snapshots, templates, clones (tools/hxctl-storage.c), as qm */
 	{"vm", "snapshot", hxctl_cmd_vm_snapshot, "description: wait", 2, 2,
 	 "VM NAME [--description D] [--wait]", "take a snapshot of a VM",
@@ -274,6 +340,7 @@ static const struct ctl_command ctl_commands[] = {
 	 "POOL:NAME --size SIZE [--node NODE]", "grow a volume",
 	 "SIZE is the new total size; volumes only grow. A running VM's\n"
 	 "disk grows online."},
+#include "tools/hxctl-net.inc"
 };
 
 /* Prints "PREFIX hxctl [OPTIONS] WORDS USAGE". */

@@ -300,6 +300,28 @@ int hxctl_vm_get(struct hxctl *c, const char *ref, struct hxctl_resp *ret);
  */
 int hxctl_vm_ref(struct hxctl *c, const char *arg, int64_t *ret_vmid);
 
+/*
+ * Networking commands' shared helpers (hxctl-net.c). hxctl_net_list()
+ * GETs @path (an array) and prints the @cols members as a table;
+ * hxctl_net_send() sends @body (consumed; NULL only for DELETE) and prints
+ * the answer's @keys (nothing if NULL); hxctl_net_delete() DELETEs
+ * @prefix/KEY; hxctl_net_opt() copies option @opt into body[@field] (an
+ * integer in [min, max] with @is_int). All return exit codes.
+ */
+struct hxctl_column {
+	const char *header;
+	const char *key;
+};
+int hxctl_net_list(struct hxctl *c, const char *path,
+		   const struct hxctl_column *cols, int ncols);
+int hxctl_net_send(struct hxctl *c, const char *method, const char *path,
+		   json_t *body, const char *const *keys);
+char *hxctl_net_path(const char *prefix, const char *key);
+int hxctl_net_delete(struct hxctl *c, const char *prefix, const char *key);
+int hxctl_net_opt(const struct hxctl_args *a, const char *opt,
+		  const char *field, bool is_int, int64_t min, int64_t max,
+		  json_t *body);
+
 /* Command handlers, one per command (see the table in hxctl.c). */
 typedef int hxctl_cmd_fn(struct hxctl *c, const struct hxctl_args *a);
 
@@ -334,6 +356,17 @@ hxctl_cmd_fn hxctl_cmd_vm_migrate;
 hxctl_cmd_fn hxctl_cmd_vm_cancel;
 hxctl_cmd_fn hxctl_cmd_vm_status;
 hxctl_cmd_fn hxctl_cmd_vm_nextid;
+hxctl_cmd_fn hxctl_cmd_ha_status;
+hxctl_cmd_fn hxctl_cmd_ha_list;
+hxctl_cmd_fn hxctl_cmd_ha_show;
+hxctl_cmd_fn hxctl_cmd_ha_add;
+hxctl_cmd_fn hxctl_cmd_ha_set;
+hxctl_cmd_fn hxctl_cmd_ha_remove;
+hxctl_cmd_fn hxctl_cmd_ha_why;
+hxctl_cmd_fn hxctl_cmd_ha_migrate;
+hxctl_cmd_fn hxctl_cmd_ha_relocate;
+hxctl_cmd_fn hxctl_cmd_ha_maintenance;
+hxctl_cmd_fn hxctl_cmd_ha_rule;
 hxctl_cmd_fn hxctl_cmd_storage_list;
 hxctl_cmd_fn hxctl_cmd_storage_show;
 hxctl_cmd_fn hxctl_cmd_storage_add;
@@ -350,6 +383,31 @@ hxctl_cmd_fn hxctl_cmd_vm_rollback;
 hxctl_cmd_fn hxctl_cmd_vm_delsnapshot;
 hxctl_cmd_fn hxctl_cmd_vm_template;
 hxctl_cmd_fn hxctl_cmd_vm_clone;
+hxctl_cmd_fn hxctl_cmd_net_zones;
+hxctl_cmd_fn hxctl_cmd_net_zone_create;
+hxctl_cmd_fn hxctl_cmd_net_zone_delete;
+hxctl_cmd_fn hxctl_cmd_net_vnets;
+hxctl_cmd_fn hxctl_cmd_net_vnet_create;
+hxctl_cmd_fn hxctl_cmd_net_vnet_delete;
+hxctl_cmd_fn hxctl_cmd_net_subnets;
+hxctl_cmd_fn hxctl_cmd_net_subnet_create;
+hxctl_cmd_fn hxctl_cmd_net_subnet_delete;
+hxctl_cmd_fn hxctl_cmd_net_ips;
+hxctl_cmd_fn hxctl_cmd_net_ip_allocate;
+hxctl_cmd_fn hxctl_cmd_net_ip_release;
+hxctl_cmd_fn hxctl_cmd_net_fw_options;
+hxctl_cmd_fn hxctl_cmd_net_fw_rules;
+hxctl_cmd_fn hxctl_cmd_net_fw_rule_add;
+hxctl_cmd_fn hxctl_cmd_net_fw_rule_set;
+hxctl_cmd_fn hxctl_cmd_net_fw_rule_delete;
+hxctl_cmd_fn hxctl_cmd_net_fw_groups;
+hxctl_cmd_fn hxctl_cmd_net_fw_group_create;
+hxctl_cmd_fn hxctl_cmd_net_fw_group_delete;
+hxctl_cmd_fn hxctl_cmd_net_fw_ipsets;
+hxctl_cmd_fn hxctl_cmd_net_fw_ipset_set;
+hxctl_cmd_fn hxctl_cmd_net_fw_ipset_delete;
+hxctl_cmd_fn hxctl_cmd_net_fw_ruleset;
+hxctl_cmd_fn hxctl_cmd_net_fw_macros;
 hxctl_cmd_fn hxctl_cmd_vm_move_disk;
 hxctl_cmd_fn hxctl_cmd_storage_upload;
 hxctl_cmd_fn hxctl_cmd_storage_download;

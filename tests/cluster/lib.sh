@@ -20,7 +20,7 @@ HX_WORK=$(mktemp -d /tmp/hx-cluster-XXXXXX)
 HX_FAILED=0
 HX_NODES=0
 
-ns() { echo "hx-$HX_TEST-$1"; }
+ns() { echo "hx-$HX_TEST-$HX_NET-$1"; }
 ip_of() { echo "10.$HX_NET.0.$1"; }
 dir_of() { echo "$HX_WORK/n$1"; }
 
@@ -36,6 +36,7 @@ cleanup() {
 	local rc=$?
 	for i in $(seq 1 "$HX_NODES"); do
 		node_kill "$i" 2>/dev/null
+		cgroup_remove "$i"
 		ip netns del "$(ns "$i")" 2>/dev/null
 	done
 	ip netns del "$(ns br)" 2>/dev/null
@@ -76,14 +77,56 @@ net_add_node() {
 	mkdir -p "$(dir_of "$i")"
 }
 
+# Optional per-node cgroups (HX_CGROUPS=1): hxd and the node's libvirtd
+# (with its QEMUs) run in cgroup node_cgroup I, so that a test can kill
+# or freeze a whole node at once (cgroup.kill, cgroup.freeze), and an
+# emulated watchdog (tests/tools/hx-wdog-emu) can reset it. A process is
+# moved into the cgroup before `ip netns exec`, which hides /sys/fs/cgroup.
+node_cgroup() { echo "/sys/fs/cgroup/unified/hx-$HX_TEST-$HX_NET-$1"; }
+
+# cg_exec I CMD...: exec CMD in node I's cgroup (or as is without
+# HX_CGROUPS). Replaces the calling shell: use it in a background job.
+cg_exec() {
+	local i=$1 cg
+	shift
+	if [ -n "${HX_CGROUPS:-}" ]; then
+		cg=$(node_cgroup "$i")
+		mkdir -p "$cg" || fail "cannot create cgroup $cg"
+		echo $BASHPID >"$cg/cgroup.procs" || fail "cannot enter $cg"
+	fi
+	exec "$@"
+}
+
+# cgroup_kill I: kill every process of node I at once, like a power cut.
+cgroup_kill() {
+	local cg
+	cg=$(node_cgroup "$1")
+	[ -d "$cg" ] && echo 1 >"$cg/cgroup.kill"
+}
+
+# cgroup_remove I: kill what is left in node I's cgroup and remove it.
+cgroup_remove() {
+	local cg
+	cg=$(node_cgroup "$1")
+	[ -d "$cg" ] || return 0
+	echo 1 >"$cg/cgroup.kill" 2>/dev/null
+	for _ in $(seq 50); do
+		[ -z "$(cat "$cg/cgroup.procs" 2>/dev/null)" ] && break
+		sleep 0.1
+	done
+	rmdir "$cg" 2>/dev/null
+}
+
 # node_start I: start hxd on node I (in the background).
 # Extra hxd flags for node I come from HXD_ARGS_I (word-split).
 node_start() {
 	local i=$1 extra
 	eval "extra=\${HXD_ARGS_$i:-}"
+	rm -f "$(dir_of "$i")/hxd.sock" # left behind by kill -9
 	# shellcheck disable=SC2086
-	ip netns exec "$(ns "$i")" "$HXD" --data-dir "$(dir_of "$i")" \
-		--name "n$i" --address "$(ip_of "$i")" -v $extra \
+	cg_exec "$i" ip netns exec "$(ns "$i")" "$HXD" \
+		--data-dir "$(dir_of "$i")" --name "n$i" \
+		--address "$(ip_of "$i")" -v $extra \
 		>>"$(dir_of "$i")/hxd.log" 2>&1 &
 	echo $! >"$(dir_of "$i")/pid"
 	wait_until 50 0.1 test -S "$(dir_of "$i")/hxd.sock"
@@ -172,3 +215,83 @@ voters_count() {
 }
 
 ok() { log "ok: $*"; }
+
+# members_count I: number of members node I reports.
+members_count() {
+	api "$1" GET /cluster | jq '.data.members | length'
+}
+
+# peer_admits FROM TLSDIR TO: dial node TO's peer port from node FROM's
+# namespace with the certificate in TLSDIR and ask for the MSG service;
+# prints the peer channel's answer: ok, refused or closed.
+peer_admits() {
+	ip netns exec "$(ns "$1")" timeout 10 /usr/bin/python3 - "$2" "$(ip_of "$3")" <<'PY'
+import socket, ssl, sys
+d, ip = sys.argv[1], sys.argv[2]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.load_verify_locations(d + "/ca.crt")
+ctx.load_cert_chain(d + "/node.crt", d + "/node.key")
+with socket.create_connection((ip, 8007), timeout=5) as s:
+    with ctx.wrap_socket(s) as t:
+        t.sendall(b"HXP1\x02\x00\x00\x00")
+        try:
+            b = t.recv(1)
+        except (ssl.SSLError, OSError):
+            b = b""
+print({b"\x00": "ok", b"\x01": "refused"}.get(b, "closed"))
+PY
+}
+
+# jq 1.6 exits 0 for 'jq -e' on empty input, so a check piped from a node
+# that crashed or timed out would pass. Shadow jq on PATH (so that 'sh -c'
+# checks in wait_until get it too) with a wrapper that fails then.
+HX_JQ=$(command -v jq)
+mkdir -p "$HX_WORK/bin"
+cat >"$HX_WORK/bin/jq" <<JQ
+#!/bin/bash
+e=0 n=0
+for a in "\$@"; do
+	case \$a in
+	--exit-status) e=1 ;;
+	--null-input) n=1 ;;
+	--*) ;;
+	-*e*) e=1 ;;&
+	-*n*) n=1 ;;
+	esac
+done
+[ \$e = 1 ] && [ \$n = 0 ] || exec "$HX_JQ" "\$@"
+in=\$(cat)
+if [ -z "\${in//[[:space:]]/}" ]; then
+	echo "jq: no input (did the node answer?)" >&2
+	exit 4
+fi
+printf '%s\n' "\$in" | "$HX_JQ" "\$@"
+JQ
+chmod +x "$HX_WORK/bin/jq"
+PATH="$HX_WORK/bin:$PATH"
+
+# now_ms: wall clock in milliseconds.
+now_ms() { date +%s%3N; }
+
+# heard_since I NAME T: the leader (asked through node I) reports NAME
+# online with a heartbeat received after wall-clock time T (now_ms).
+heard_since() {
+	local t0 j
+	t0=$(now_ms)
+	j=$(api "$1" GET "/nodes/$2") || return 1
+	echo "$j" | jq -e --argjson t "$3" --argjson now "$t0" \
+		'.data.state == "online" and .data.last_seen_ms != null and
+		 $now - .data.last_seen_ms > $t' >/dev/null
+}
+
+# voters_are N I: node I reports N voters (for wait_until, which must be
+# given a command to run again, not an expansion done once).
+voters_are() {
+	[ "$(voters_count "$2")" = "$1" ]
+}
+
+# peer_refuses FROM TLSDIR TO: node TO refuses the certificate in TLSDIR.
+peer_refuses() {
+	[ "$(peer_admits "$1" "$2" "$3")" = refused ]
+}

@@ -5,7 +5,7 @@
 
 net_create 3
 cluster_form 3
-wait_until 60 0.5 test "$(voters_count 1)" = 3 || fail "expected 3 voters"
+wait_until 60 0.5 voters_are 3 1 || fail "expected 3 voters"
 wait_until 60 0.5 members_with online 3 1 || fail "not all online"
 
 set_hb() { # node value: one acknowledged write

@@ -8,7 +8,7 @@ cluster_form 3
 ok "3 nodes formed"
 
 wait_until 60 0.5 members_with online 3 1 || fail "not all online"
-wait_until 60 0.5 test "$(voters_count 2)" = 3 || fail "expected 3 voters"
+wait_until 60 0.5 voters_are 3 2 || fail "expected 3 voters"
 ok "3 voters online"
 
 # Every node answers status with the same leader.

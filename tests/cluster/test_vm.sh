@@ -112,8 +112,15 @@ wait_until 20 0.5 counting 1 100 || fail "not counting after hxd restart"
 ok "hxd restart re-adopted the running guest (boot $boot); interrupted task ended"
 
 # QEMU killed: restarted per the default on-crash policy.
-pid=$(api 1 GET /vms/100/status | jq -r .data.pid)
-kill -9 "$pid"
+# (A status request can time out on a loaded machine: retry, and make sure
+# the kill hit something, or the wait below would time out for nothing.)
+pid=""
+for k in $(seq 1 50); do
+	pid=$(api 1 GET /vms/100/status | jq -r '.data.pid // empty' 2>/dev/null)
+	[ -n "$pid" ] && break
+	sleep 0.2
+done
+[ -n "$pid" ] && kill -9 "$pid" || fail "cannot kill QEMU of vm 100 (pid '$pid')"
 wait_until 300 0.2 sh -c "[ \"\$(grep -ao 'HXGUEST READY id=[^ ]* boot=[0-9a-f]*' $(serial 1 100) | tail -1 | sed 's/.*boot=//')\" != $boot ]" ||
 	fail "crashed guest not restarted"
 wait_until 30 0.5 counting 1 100 || fail "restarted guest not counting"

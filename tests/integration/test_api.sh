@@ -44,6 +44,14 @@ check "nothing changed by bad input" sh -c "[ '$before' = \"\$(curl -s --unix-so
 d=$(sock GET /settings | jq -r .data.digest)
 check "compare-and-set succeeds" sh -c "curl -s --unix-socket $work/hxd.sock -X PATCH -d '{\"settings\":{\"tasks.keep\":50},\"digest\":\"$d\"}' http://x/api/v1/settings | jq -e '.data.settings[\"tasks.keep\"] == 50' >/dev/null"
 check "stale digest is 412" sh -c "[ \"\$(curl -s --unix-socket $work/hxd.sock -o /dev/null -w '%{http_code}' -X PATCH -H 'If-Match: \"$d\"' -d '{\"settings\":{\"tasks.keep\":60}}' http://x/api/v1/settings)\" = 412 ]"
+check "If-Match * writes whatever the digest" sh -c "curl -s --unix-socket $work/hxd.sock -X PATCH -H 'If-Match: *' -d '{\"settings\":{\"tasks.keep\":55}}' http://x/api/v1/settings | jq -e '.data.settings[\"tasks.keep\"] == 55' >/dev/null"
+d=$(sock GET /settings | jq -r .data.digest)
+check "weak If-Match tag compares as the digest" sh -c "curl -s --unix-socket $work/hxd.sock -X PATCH -H 'If-Match: W/\"$d\"' -d '{\"settings\":{\"tasks.keep\":56}}' http://x/api/v1/settings | jq -e '.data.settings[\"tasks.keep\"] == 56' >/dev/null"
+check "stale weak If-Match is 412" sh -c "[ \"\$(curl -s --unix-socket $work/hxd.sock -o /dev/null -w '%{http_code}' -X PATCH -H 'If-Match: W/\"$d\"' -d '{\"settings\":{\"tasks.keep\":57}}' http://x/api/v1/settings)\" = 412 ]"
+nd=$(sock GET /nodes/solo | jq -r .data.digest)
+check "node labels compare-and-set succeeds" sh -c "curl -s --unix-socket $work/hxd.sock -X PATCH -d '{\"labels\":{\"rack\":\"a\"},\"digest\":\"$nd\"}' http://x/api/v1/nodes/solo | jq -e '.data.labels.rack == \"a\"' >/dev/null"
+check "node labels stale digest is 412 and names both digests" sh -c "curl -s --unix-socket $work/hxd.sock -X PATCH -d '{\"labels\":{\"rack\":\"b\"},\"digest\":\"$nd\"}' http://x/api/v1/nodes/solo | jq -e '.error.code == \"precondition_failed\" and (.error.message | contains(\"$nd\") and contains(\"now \"))' >/dev/null"
+check "node labels unchanged by the stale write" sh -c "curl -s --unix-socket $work/hxd.sock http://x/api/v1/nodes/solo | jq -e '.data.labels == {\"rack\": \"a\"}' >/dev/null"
 check "node labels: bad key refused" sh -c "[ \"\$(curl -s --unix-socket $work/hxd.sock -X PATCH -d '{\"labels\":{\"Bad Key\":\"x\"}}' http://x/api/v1/nodes/solo | jq -r .error.code)\" = bad_request ]"
 check "unknown node is 404" sh -c "[ \"\$(curl -s --unix-socket $work/hxd.sock http://x/api/v1/nodes/ghost | jq -r .error.code)\" = not_found ]"
 check "token ttl out of range refused" sh -c "[ \"\$(curl -s --unix-socket $work/hxd.sock -X POST -d '{\"ttl\":5}' http://x/api/v1/cluster/tokens | jq -r .error.code)\" = bad_request ]"
@@ -63,5 +71,5 @@ kill -9 $pid; wait $pid 2>/dev/null
 	--api-port "$port" --peer-port $((port + 1)) >>"$work/log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -s --unix-socket "$work/hxd.sock" http://x/api/v1/settings 2>/dev/null | grep -q tasks.keep && break; sleep 0.1; done
-check "acknowledged write survives kill -9" sh -c "curl -s --unix-socket $work/hxd.sock http://x/api/v1/settings | jq -e '.data.settings[\"tasks.keep\"] == 50' >/dev/null"
+check "acknowledged write survives kill -9" sh -c "curl -s --unix-socket $work/hxd.sock http://x/api/v1/settings | jq -e '.data.settings[\"tasks.keep\"] == 56' >/dev/null"
 exit $fail

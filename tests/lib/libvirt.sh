@@ -144,7 +144,7 @@ libvirt_start() {
 	rm -f "$d/libvirtd.pid"
 	local listen=()
 	[ "${2:-}" = tcp ] && listen=(--listen)
-	ip netns exec "$(ns "$i")" unshare -m --propagation private sh -ec '
+	cg_exec "$i" ip netns exec "$(ns "$i")" unshare -m --propagation private sh -ec '
 		d=$1
 		mount --bind "$d/etc" /etc/libvirt
 		mkdir -p /run/libvirt

@@ -242,6 +242,17 @@ static void test_rejections(void **state)
 		 "\"bios\"}",
 		 "firmware"},
 		{"[]", "must be an object"},
+		/* found by fuzzing: these made the domain XML unreadable */
+		{"{\"vmid\":100,\"name\":\"a\",\"description\":\"a\\u0001\"}",
+		 "description: must not contain control characters"},
+		{"{\"vmid\":100,\"name\":\"a\",\"description\":\"\\ufffe\"}",
+		 "description: must not contain"},
+		{"{\"vmid\":100,\"name\":\"a\",\"kernel\":{\"path\":\"/k\","
+		 "\"cmdline\":\"x\\uffff\"}}",
+		 "kernel.cmdline: must not contain"},
+		{"{\"vmid\":100,\"name\":\"a\",\"cdrom\":{\"iso\":"
+		 "\"/a\\uffff.iso\"}}",
+		 "cdrom.iso: must not contain"},
 	};
 	struct vm_config c;
 
@@ -293,6 +304,53 @@ static void test_patch(void **state)
 	p = js("{\"memory_mb\":-1}");
 	assert_int_equal(vmconf_patch(&cur, p, &next, &err), -EINVAL);
 	json_decref(p);
+}
+
+/* A NIC on a vnet: its bridge is derived, its addresses come from IPAM. */
+static void test_nic_vnet(void **state)
+{
+	struct vm_config c, back;
+	struct hx_err err = {0};
+	char *text;
+
+	(void)state;
+	assert_int_equal(parse("{\"vmid\":100,\"name\":\"a\",\"nics\":["
+			       "{\"vnet\":\"v1\",\"ip\":\"10.1.0.5\","
+			       "\"ip6\":\"FD00::5\"},{\"vnet\":\"v2\"}]}",
+			       &c, &err),
+			 0);
+	assert_string_equal(c.nics[0].bridge, "hxb-v1");
+	assert_string_equal(c.nics[0].ip4, "10.1.0.5");
+	assert_string_equal(c.nics[0].ip6, "fd00::5");
+	assert_string_equal(c.nics[1].ip4, "auto");
+	text = vmconf_dump(&c);
+	assert_non_null(strstr(text, "\"vnet\":\"v1\""));
+	assert_null(strstr(text, "\"bridge\""));
+	assert_int_equal(vmconf_load(text, &back, &err), 0);
+	assert_memory_equal(&c, &back, sizeof(c));
+	free(text);
+	static const char *const bad[][2] = {
+		{"{\"vnet\":\"v1\",\"bridge\":\"br0\"}", "not both"},
+		{"{\"vnet\":\"V1\"}", "not a vnet name"},
+		{"{\"vnet\":\"toolongvn\"}", "not a vnet name"},
+		{"{\"vnet\":\"v1\",\"ip\":\"fd00::1\"}", "not an IPv4"},
+		{"{\"vnet\":\"v1\",\"ip6\":\"10.0.0.1\"}", "not an IPv6"},
+		{"{\"vnet\":\"v1\",\"ip\":\"10.0.0.300\"}", "not an IPv4"},
+		{"{\"bridge\":\"br0\",\"ip\":\"10.0.0.3\"}", "only NICs on a vnet"},
+		{"{}", "required"},
+	};
+	for (size_t i = 0; i < HX_ARRAY_SIZE(bad); i++) {
+		char json[256];
+
+		snprintf(json, sizeof(json),
+			 "{\"vmid\":100,\"name\":\"a\",\"nics\":[%s]}",
+			 bad[i][0]);
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(parse(json, &c, &err), -EINVAL);
+		if (strstr(err.msg, bad[i][1]) == NULL)
+			fail_msg("%s: '%s' lacks '%s'", bad[i][0], err.msg,
+				 bad[i][1]);
+	}
 }
 
 static char *render(const char *json, bool kvm)
@@ -364,6 +422,14 @@ static void test_xml_variants(void **state)
 	assert_non_null(strstr(xml, "<domain type='qemu'>"));
 	assert_non_null(strstr(xml, "mode='maximum'"));
 	free(xml);
+	/* Found by fuzzing: a CR in the description came back from the XML
+	 * as LF; whitespace other than spaces goes as references. */
+	xml = render("{\"vmid\":100,\"name\":\"a\",\"description\":"
+		     "\"a\\r\\nb\\tc\"}",
+		     false);
+	assert_non_null(
+		strstr(xml, "<description>a&#13;&#10;b&#9;c</description>"));
+	free(xml);
 }
 
 /* What a migration needs from the XML: disk targets as rendered, and the
@@ -426,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_pool_disks),
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_patch),
+		cmocka_unit_test(test_nic_vnet),
 		cmocka_unit_test(test_xml_golden),
 		cmocka_unit_test(test_xml_variants),
 		cmocka_unit_test(test_xml_migration),

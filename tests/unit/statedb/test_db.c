@@ -1,6 +1,5 @@
 /* Unit tests for statedb/db.c's writer against a real dqlite node. */
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -10,9 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -20,6 +17,7 @@
 
 #include "lib/lib.h"
 #include "statedb/statedb.h"
+#include "tests/unit/statedb/dqfix.h"
 
 /*
  * Each hxd has its own writer queue, so on the leader the writers of
@@ -33,82 +31,21 @@
 #define READS_PER_READER 20
 #define POOL_MAX 8 /* DB_POOL in statedb/db.c */
 
-static unsigned dials; /* connections opened by every handle */
 
 struct fixture {
-	dqlite_node *node;
-	char dir[64];
-	char address[64];
 	struct statedb *db[2];
+	struct dqfix dq;
 };
-
-static int dial_abstract(void *data, const char *address, int timeout_ms,
-			 int *ret_fd)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	size_t n = strlen(address);
-	int fd;
-
-	(void)data;
-	(void)timeout_ms;
-	__atomic_add_fetch(&dials, 1, __ATOMIC_SEQ_CST);
-	if (address[0] != '@' || n > sizeof(sa.sun_path))
-		return -EINVAL;
-	memcpy(sa.sun_path + 1, address + 1, n - 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa,
-		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) <
-	    0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	*ret_fd = fd;
-	return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
 	static struct fixture f;
-	struct statedb_config cfg = {.dial = dial_abstract};
-	struct statedb_node first = {.id = 1, .cpus = 1};
-	struct hx_err err = {0};
 
 	memset(&f, 0, sizeof(f));
-	snprintf(f.dir, sizeof(f.dir), "/tmp/hx-test-db-XXXXXX");
-	if (mkdtemp(f.dir) == NULL)
+	if (dqfix_setup(&f.dq, "db", 2, NULL) < 0)
 		return -1;
-	snprintf(f.address, sizeof(f.address), "@hx-test-db-%d",
-		 (int)getpid());
-	if (dqlite_node_create(1, f.address, f.dir, &f.node) != 0 ||
-	    dqlite_node_set_bind_address(f.node, f.address) != 0 ||
-	    dqlite_node_start(f.node) != 0)
-		return -1;
-	cfg.self_address = f.address;
-	for (int i = 0; i < 2; i++)
-		if (statedb_open(&cfg, &f.db[i], &err) < 0)
-			return -1;
-	snprintf(first.name, sizeof(first.name), "n1");
-	snprintf(first.address, sizeof(first.address), "127.0.0.1");
-	snprintf(first.peer, sizeof(first.peer), "127.0.0.1:8007");
-	snprintf(first.labels, sizeof(first.labels), "{}");
-	if (statedb_migrate(f.db[0], NULL, &err) < 0 ||
-	    statedb_cluster_create(f.db[0], "t", &first, "hash", &err) < 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		return -1;
-	}
+	f.db[0] = f.dq.db[0];
+	f.db[1] = f.dq.db[1];
 	*state = &f;
 	return 0;
 }
@@ -117,11 +54,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	statedb_close(f->db[0]);
-	statedb_close(f->db[1]);
-	dqlite_node_stop(f->node);
-	dqlite_node_destroy(f->node);
-	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	dqfix_teardown(&f->dq);
 	return 0;
 }
 
@@ -197,7 +130,7 @@ static void test_readers_share_pool(void **state)
 {
 	struct fixture *f = *state;
 	pthread_t t[READERS];
-	unsigned before = __atomic_load_n(&dials, __ATOMIC_SEQ_CST);
+	unsigned before = __atomic_load_n(&dqfix_dials, __ATOMIC_SEQ_CST);
 	long failures = 0;
 
 	for (int i = 0; i < READERS; i++)
@@ -213,7 +146,7 @@ static void test_readers_share_pool(void **state)
 	assert_int_equal(failures, 0);
 	/* One dial per connection: its leader discovery asks the node,
 	 * which names itself. */
-	assert_true(__atomic_load_n(&dials, __ATOMIC_SEQ_CST) - before <=
+	assert_true(__atomic_load_n(&dqfix_dials, __ATOMIC_SEQ_CST) - before <=
 		    POOL_MAX);
 }
 

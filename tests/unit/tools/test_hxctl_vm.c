@@ -204,7 +204,7 @@ static void test_nic_parse(void **state)
 		const char *msg;
 	} bad[] = {
 		{"model=virtio",
-		 "nic 'model=virtio': bridge=BRIDGE is required"},
+		 "nic 'model=virtio': give bridge=BRIDGE or vnet=VNET"},
 		{"bridge=br0,mac=52:54:00:12:34",
 		 "nic 'bridge=br0,mac=52:54:00:12:34': mac must look like "
 		 "52:54:00:12:34:56, got '52:54:00:12:34'"},
@@ -219,7 +219,7 @@ static void test_nic_parse(void **state)
 		 "to 4094, got '4095'"},
 		{"bridge=br0,size=1",
 		 "nic 'bridge=br0,size=1': unknown key 'size' (known: bridge, "
-		 "model, mac, vlan)"},
+		 "model, mac, vlan, vnet, ip, ip6)"},
 	};
 	char err[256];
 	json_t *n = NULL;
@@ -236,6 +236,12 @@ static void test_nic_parse(void **state)
 	assert_json(n, "{\"model\": \"e1000\", \"mac\": "
 		       "\"52:54:00:AB:cd:0f\", \"bridge\": \"vmbr1\", "
 		       "\"vlan\": 10}");
+	json_decref(n);
+	assert_int_equal(hxctl_vm_nic_parse("vnet=v1,ip=10.0.0.5,ip6=none", &n,
+					    err, sizeof(err)),
+			 0);
+	assert_json(n, "{\"vnet\": \"v1\", \"ip\": \"10.0.0.5\", "
+		       "\"ip6\": \"none\"}");
 	json_decref(n);
 	for (size_t i = 0; i < HXCTL_ARRAY_SIZE(bad); i++) {
 		n = NULL;
@@ -376,7 +382,7 @@ static void test_create_body_errors(void **state)
 	assert_body_error(true, ARGV("--disk", "size=1,bus"),
 			  "disk 'size=1,bus': expected KEY=VALUE, got 'bus'");
 	assert_body_error(true, ARGV("--nic", "model=virtio"),
-			  "nic 'model=virtio': bridge=BRIDGE is required");
+			  "nic 'model=virtio': give bridge=BRIDGE or vnet=VNET");
 	assert_body_error(true, ARGV("--tag", "a", "--no-tags"),
 			  "--tag and --no-tags contradict each other");
 	assert_body_error(true, ARGV("--boot", "disk0,,net0"),
