@@ -52,8 +52,9 @@ struct storx {
 
 const struct stor_backend *stor_backend_of(const char *type)
 {
-	static const struct stor_backend *const all[] = {&stor_dir_backend,
-							 &stor_btrfs_backend};
+	static const struct stor_backend *const all[] = {
+		&stor_dir_backend, &stor_btrfs_backend, &stor_nfs_backend,
+		&stor_rbd_backend};
 
 	for (size_t i = 0; i < HX_ARRAY_SIZE(all); i++)
 		if (strcmp(all[i]->type, type) == 0)

@@ -37,6 +37,9 @@ struct stor_vol {
 
 struct stor_backend {
 	const char *type;
+	/* Checks a pool definition's type-specific parts (options, path,
+	 * content) before it is stored; NULL: nothing to check. -EINVAL. */
+	int (*check)(const struct statedb_pool *p, struct hx_err *err);
 	/* Whether this node reaches the pool, and its figures. Fills @st
 	 * (available false with a message when not usable); fails only
 	 * for errors of its own. */
@@ -76,6 +79,19 @@ struct stor_backend {
 
 extern const struct stor_backend stor_dir_backend;
 extern const struct stor_backend stor_btrfs_backend;
+extern const struct stor_backend stor_nfs_backend;
+extern const struct stor_backend stor_rbd_backend;
+
+/* The RBD snapshot linked clones are made from; no VM snapshot may take
+ * its name. */
+#define STORAGE_BASE_SNAP "hx-base"
+
+/* Adds every Ceph client at IPv4 address @addr to the OSD blocklist of the
+ * cluster behind RBD pool @p (for a day), so that a fenced node can no
+ * longer write to its images even if it comes back. Blocks up to ~10 s
+ * per monitor call. */
+int storage_rbd_blocklist(const struct statedb_pool *p, const char *addr,
+			  struct hx_err *err);
 
 /* The backend for pool type @type, or NULL if this build has none. */
 const struct stor_backend *stor_backend_of(const char *type);

@@ -116,14 +116,12 @@ static int move_online(struct storage_job *j, virDomainPtr d, const char *dev,
 {
 	virTypedParameter par[1];
 	virDomainBlockJobInfo info;
-	char xml[1400], last[64] = "";
+	char *xml, last[64] = "";
 	uint64_t deadline = hx_now_ms() + 6 * 3600 * 1000ULL;
 	int npar = 0, r;
 
-	snprintf(xml, sizeof(xml),
-		 "<disk type='file'><source file='%s'/>"
-		 "<driver type='%s'/></disk>",
-		 path, format);
+	if ((xml = vmxml_disk_xml(path, format)) == NULL)
+		return hx_err_set(err, -ENOMEM, "out of memory");
 	if (j->req.mibs > 0) {
 		memset(par, 0, sizeof(par));
 		snprintf(par[0].field, sizeof(par[0].field), "%s",
@@ -132,9 +130,11 @@ static int move_online(struct storage_job *j, virDomainPtr d, const char *dev,
 		par[0].value.ul = (unsigned long long)j->req.mibs << 20;
 		npar = 1;
 	}
-	if (virDomainBlockCopy(d, dev, xml, par, npar,
+	r = virDomainBlockCopy(d, dev, xml, par, npar,
 			       VIR_DOMAIN_BLOCK_COPY_REUSE_EXT |
-				       VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB) < 0)
+				       VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB);
+	free(xml);
+	if (r < 0)
 		return hx_err_set(err, -EIO, "block copy: %s",
 				  vmexec_virt_error());
 	for (;;) {

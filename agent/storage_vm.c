@@ -92,6 +92,8 @@ int storage_disk_ref(struct agent *a, const struct vm_disk *d,
 		ret->kind = DK_QCOW2;
 	else if (strcmp(ret->pool.type, "btrfs") == 0)
 		ret->kind = DK_BTRFS_RAW;
+	else if (strcmp(ret->pool.type, "rbd") == 0)
+		ret->kind = DK_RBD;
 	return 0;
 }
 
@@ -111,8 +113,8 @@ static int disk_refs(struct agent *a, const struct vm_config *c,
 			return hx_err_set(
 				err, -EINVAL,
 				"disks[%u]: raw volume '%s' on a %s "
-				"pool has no snapshots (use qcow2, or "
-				"a btrfs pool)",
+				"pool has no snapshots (use qcow2, a "
+				"btrfs or an RBD pool)",
 				i, c->disks[i].volume, refs[i].pool.type);
 		all = i == 0 || all == refs[i].kind ? refs[i].kind : DK_NONE;
 	}
@@ -772,6 +774,13 @@ static int precheck(struct agent *a, const struct svm_req *q,
 	case SVM_SNAP_CREATE:
 		if ((r = statedb_snapshot_name_check(q->name, err)) < 0)
 			break;
+		if (strcmp(q->name, STORAGE_BASE_SNAP) == 0) {
+			r = hx_err_set(err, -EINVAL,
+				       "snapshot name '%s' is reserved for the "
+				       "base of linked clones",
+				       q->name);
+			break;
+		}
 		if (conf->template) {
 			r = hx_err_set(err, -EBUSY,
 				       "VM %" PRId64
@@ -789,10 +798,10 @@ static int precheck(struct agent *a, const struct svm_req *q,
 		}
 		if ((r = disk_refs(a, conf, refs, &all, err)) < 0)
 			break;
-		if (running && all == DK_NONE)
+		if (running && (all == DK_NONE || all == DK_RBD))
 			r = hx_err_set(err, -EBUSY,
 				       "a running VM's disks must all be qcow2 "
-				       "or all btrfs raw: stop it first");
+				       "or all btrfs raw (RBD: stop it first)");
 		break;
 	case SVM_SNAP_ROLLBACK:
 	case SVM_SNAP_DELETE:

@@ -17,8 +17,9 @@ struct vm_config;
 struct vm_disk;
 
 /* What a disk can do: qcow2 (internal snapshots, backing files), raw on
- * btrfs (subvolume snapshots), neither. */
-enum disk_kind { DK_NONE, DK_QCOW2, DK_BTRFS_RAW };
+ * btrfs (subvolume snapshots), an RBD image (RBD snapshots and clones;
+ * snapshots of a stopped VM only), neither. */
+enum disk_kind { DK_NONE, DK_QCOW2, DK_BTRFS_RAW, DK_RBD };
 
 /* A VM disk as a volume: its pool, backend and name in the pool. */
 struct disk_ref {

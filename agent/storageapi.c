@@ -301,6 +301,27 @@ void h_pool_get(struct agent *a, struct api_req *req, struct api_resp *resp)
 	pool_answer(a, req->arg[0], resp);
 }
 
+/* The backend's own checks of a pool definition (options of nfs and rbd
+ * pools). */
+static bool backend_check(const struct statedb_pool *p, struct api_resp *resp)
+{
+	const struct stor_backend *be = stor_backend_of(p->type);
+	struct hx_err err = {0};
+
+	if (be == NULL) {
+		api_error(resp, -EINVAL,
+			  "type: this hxd has no %s backend (see "
+			  "docs/storage.md)",
+			  p->type);
+		return false;
+	}
+	if (be->check != NULL && be->check(p, &err) < 0) {
+		api_error_from(resp, &err);
+		return false;
+	}
+	return true;
+}
+
 void h_pool_create(struct agent *a, struct api_req *req, struct api_resp *resp)
 {
 	static const char *const allowed[] = {"name",	 "type",  "path",
@@ -331,13 +352,8 @@ void h_pool_create(struct agent *a, struct api_req *req, struct api_resp *resp)
 		api_error_from(resp, &err);
 		return;
 	}
-	if (stor_backend_of(p.type) == NULL) {
-		api_error(resp, -EINVAL,
-			  "type: this hxd has no %s backend yet (see "
-			  "docs/storage.md)",
-			  p.type);
+	if (!backend_check(&p, resp))
 		return;
-	}
 	if (statedb_pool_create(a->db, &p, &err) < 0) {
 		api_error_from(resp, &err);
 		return;
@@ -366,7 +382,8 @@ void h_pool_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 	}
 	if (!words_field(req, resp, "nodes", p.nodes, sizeof(p.nodes)) ||
 	    !words_field(req, resp, "content", p.content, sizeof(p.content)) ||
-	    !options_field(req, resp, p.options, sizeof(p.options)))
+	    !options_field(req, resp, p.options, sizeof(p.options)) ||
+	    !backend_check(&p, resp))
 		return;
 	if (statedb_pool_update(a->db, &p,
 				api_if_match(req, digest, sizeof(digest)),

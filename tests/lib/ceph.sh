@@ -85,7 +85,7 @@ EOF
 		--osd-uuid "$uuid" \
 		>"$d/log/osd-mkfs.log" 2>&1 || return 1
 	ip netns exec "$netns" ceph-osd -c "$(ceph_conf "$d")" -i "$i" \
-		|| return 1
+		2>>"$d/log/osd-start.log" || return 1
 	ceph_wait "$d" 120 "osd stat" '1 up'
 }
 
@@ -104,9 +104,9 @@ ceph_wait() {
 
 # ceph_pool DIR NAME: an RBD pool (8 PGs, size 1), bounded.
 ceph_pool() {
-	ceph_cmd "$1" osd pool create "$2" 8 8 >/dev/null &&
+	ceph_cmd "$1" osd pool create "$2" 8 8 >/dev/null 2>&1 &&
 		ceph_cmd "$1" osd pool set "$2" size 1 --yes-i-really-mean-it \
-			>/dev/null &&
+			>/dev/null 2>&1 &&
 		ip netns exec "$(cat "$1/netns")" timeout 20 rbd \
 			-c "$(ceph_conf "$1")" pool init "$2"
 }
