@@ -259,6 +259,26 @@ int storage_volume_path(struct agent *a, const char *volid, bool shared_only,
 	return 0;
 }
 
+int storage_volume_reachable(struct agent *a, const char *volid,
+			     struct hx_err *err)
+{
+	char pool[STATEDB_POOL_NAME_MAX + 1], name[STATEDB_VOLUME_NAME_MAX + 1];
+	const struct stor_backend *be;
+	struct statedb_pool p;
+	struct stor_vol v;
+	int r;
+
+	if ((r = statedb_volid_parse(volid, pool, sizeof(pool), name,
+				     sizeof(name), err)) < 0 ||
+	    (r = storage_pool_here(a, pool, &p, &be, err)) < 0)
+		return r;
+	if (!p.shared)
+		return hx_err_set(err, -EXDEV,
+				  "'%s' is on node-local pool '%s'", volid,
+				  pool);
+	return be->info(&p, name, &v, err);
+}
+
 int storage_resolve(void *data, const char *volume, char *buf, size_t len)
 {
 	struct hx_err err = {0};

@@ -93,6 +93,18 @@ extern const struct stor_backend stor_rbd_backend;
 int storage_rbd_blocklist(const struct statedb_pool *p, const char *addr,
 			  struct hx_err *err);
 
+/* HA leader, every step, for each node with its fencing verdict @dec:
+ * once the lease of @node expired, blocklists its address on every RBD
+ * pool it may use (in a thread of its own, once per lease). When that is
+ * confirmed and every HA VM of the node has only RBD disks, marks @obs
+ * fenced (fence_done, fence_by_agent): its VMs may restart before the
+ * lease margin is over. storage_fence.c. */
+struct fencing_decision;
+struct sched_node_obs;
+void storage_fence_observe(struct agent *a, const char *node,
+			   const struct fencing_decision *dec,
+			   struct sched_node_obs *obs);
+
 /* The backend for pool type @type, or NULL if this build has none. */
 const struct stor_backend *stor_backend_of(const char *type);
 
@@ -134,6 +146,11 @@ int storage_pool_here(struct agent *a, const char *name,
 int storage_volume_path(struct agent *a, const char *volid, bool shared_only,
 			char *buf, size_t len, struct hx_err *err);
 
+/* Whether volume "POOL:NAME" of a shared pool exists as this node sees
+ * it (through its backend: files, nfs://, RBD). -EXDEV for a node-local
+ * pool, -ENOENT. */
+int storage_volume_reachable(struct agent *a, const char *volid,
+			     struct hx_err *err);
 /* struct vm_paths' resolver: @data is the agent; the volume's path on
  * this node, or a negative errno. */
 int storage_resolve(void *data, const char *volume, char *buf, size_t len);
@@ -205,8 +222,10 @@ struct svm_req {
 	char newname[64];		      /* clone */
 	bool linked;			      /* clone */
 	unsigned disk;			      /* move: index in disks[] */
-	char pool[STATEDB_POOL_NAME_MAX + 1]; /* move: target pool */
-	char format[8]; /* move: target format ("" keeps it) */
+	char pool[STATEDB_POOL_NAME_MAX + 1]; /* move, clone: target pool
+					       * ("" keeps the disk's) */
+	char format[8]; /* move, clone: target format ("" keeps it) */
+	char node[64];	/* clone: the new VM's node ("": this one) */
 	bool keep;	/* move: keep the source volume */
 	int64_t mibs;	/* move: bandwidth limit, 0 none */
 	char actor[96];

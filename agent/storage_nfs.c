@@ -114,7 +114,8 @@ static int np_open(const struct statedb_pool *p, struct nfs_context **ret,
 		return hx_err_set(err, -ENOMEM, "nfs: out of memory");
 	nfs_set_timeout(nfs, NFS_TIMEOUT_MS);
 	if (nfs_mount(nfs, server, p->path) < 0) {
-		r = hx_err_set(err, -EIO, "nfs: cannot mount %s:%s: %s",
+		r = hx_err_set(err, -ECONNREFUSED,
+			       "nfs: cannot mount %s:%s: %s",
 			       server, p->path, nfs_get_error(nfs));
 		nfs_destroy_context(nfs);
 		return r;

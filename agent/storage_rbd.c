@@ -4,10 +4,10 @@
  *
  * DESIGN: a pool is {"type": "rbd", "options": {"pool": CEPH_POOL, "conf":
  * CEPH_CONF}}; the Ceph configuration file (monitors, keyring) must exist
- * at that path on every node that uses the pool. Each call connects, does
- * its work and disconnects: volume operations are rare, and a connection
- * kept open would hold a Ceph client a fenced node's blocklist entry must
- * outlive anyway. Every connection is bounded (RBD_TIMEOUT_S for the
+ * at that path on every node that uses the pool. Volume operations are
+ * rare: each connects, does its work and disconnects. Status reports and
+ * fences use a client kept per configuration file (see struct kept).
+ * Every connection is bounded (RBD_TIMEOUT_S for the
  * monitors and each OSD operation) instead of librados' 300 s default.
  *
  * Images are raw: a volume is NAME.raw, the image's name is the volume's
@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,13 +124,94 @@ static int rbd_connect_conf(const char *conf, rados_t *ret, struct hx_err *err)
 	(void)rados_conf_set(c, "err_to_stderr", "false");
 	if ((r = rados_connect(c)) < 0) {
 		rados_shutdown(c);
-		return hx_err_set(err, -EIO,
+		return hx_err_set(err, -ETIMEDOUT,
 				  "rbd: cannot reach the Ceph cluster of '%s': "
 				  "%s",
 				  conf, strerror(-r));
 	}
 	*ret = c;
 	return 0;
+}
+
+/*
+ * Kept clients, one per Ceph configuration file, for what must be quick:
+ * the status reports every 10 s and, above all, the blocklist of a fence.
+ * A new librados client here can take 10 s to connect while a client of
+ * the cluster is hung (as on a frozen node: the temporary client that
+ * fetches the monitors' configuration waits that long to shut down), so
+ * the fence must not start by connecting. A client whose call fails is
+ * dropped (shut down once nobody uses it) and made anew next time.
+ */
+struct kept {
+	char conf[512];
+	rados_t c;
+	unsigned refs;
+	bool bad;
+};
+
+#define KEPT_MAX 8
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kept *kept[KEPT_MAX];
+
+static int kept_get(const char *conf, struct kept **ret, struct hx_err *err)
+{
+	struct kept *k = NULL, *fresh;
+	rados_t c;
+	int r;
+
+	pthread_mutex_lock(&kept_lock);
+	for (unsigned i = 0; i < KEPT_MAX && k == NULL; i++)
+		if (kept[i] != NULL && !kept[i]->bad &&
+		    strcmp(kept[i]->conf, conf) == 0)
+			k = kept[i];
+	if (k != NULL)
+		k->refs++;
+	pthread_mutex_unlock(&kept_lock);
+	if (k != NULL) {
+		*ret = k;
+		return 0;
+	}
+	if ((r = rbd_connect_conf(conf, &c, err)) < 0)
+		return r;
+	if ((fresh = calloc(1, sizeof(*fresh))) == NULL) {
+		rados_shutdown(c);
+		return hx_err_set(err, -ENOMEM, "out of memory");
+	}
+	snprintf(fresh->conf, sizeof(fresh->conf), "%s", conf);
+	fresh->c = c;
+	fresh->refs = 1;
+	pthread_mutex_lock(&kept_lock);
+	for (unsigned i = 0; i < KEPT_MAX; i++)
+		if (kept[i] == NULL) {
+			kept[i] = fresh;
+			fresh->refs++; /* the table's */
+			break;
+		}
+	pthread_mutex_unlock(&kept_lock);
+	*ret = fresh;
+	return 0;
+}
+
+/* Releases @k; @failed drops it from the table. */
+static void kept_put(struct kept *k, bool failed)
+{
+	bool last;
+
+	pthread_mutex_lock(&kept_lock);
+	if (failed && !k->bad) {
+		k->bad = true;
+		for (unsigned i = 0; i < KEPT_MAX; i++)
+			if (kept[i] == k) {
+				kept[i] = NULL;
+				k->refs--;
+			}
+	}
+	last = --k->refs == 0;
+	pthread_mutex_unlock(&kept_lock);
+	if (last) {
+		rados_shutdown(k->c);
+		free(k);
+	}
 }
 
 static int rbd_open_pool(const struct statedb_pool *p, struct rbd_conn *ret,
@@ -175,17 +257,28 @@ static int rbd_status(const struct statedb_pool *p,
 		      struct statedb_pool_status *st, struct hx_err *err)
 {
 	struct rados_cluster_stat_t cs;
-	struct rbd_conn c;
+	char pool[128], conf[512];
+	struct kept *k;
 	struct hx_err e = {0};
+	rados_ioctx_t io;
 	int r;
 
 	(void)err;
-	if (rbd_open_pool(p, &c, &e) < 0) {
+	if (rbd_opts(p, pool, sizeof(pool), conf, sizeof(conf), &e) < 0 ||
+	    kept_get(conf, &k, &e) < 0) {
 		st->available = false;
 		snprintf(st->message, sizeof(st->message), "%.200s", e.msg);
 		return 0;
 	}
-	if ((r = rados_cluster_stat(c.cluster, &cs)) < 0) {
+	if ((r = rados_ioctx_create(k->c, pool, &io)) < 0) {
+		st->available = false;
+		snprintf(st->message, sizeof(st->message),
+			 "rbd: no Ceph pool '%s': %s", pool, strerror(-r));
+		kept_put(k, r != -ENOENT);
+		return 0;
+	}
+	rados_ioctx_destroy(io);
+	if ((r = rados_cluster_stat(k->c, &cs)) < 0) {
 		st->available = false;
 		snprintf(st->message, sizeof(st->message),
 			 "rbd: cluster stat: %s", strerror(-r));
@@ -196,7 +289,7 @@ static int rbd_status(const struct statedb_pool *p,
 		st->used_bytes = (int64_t)cs.kb_used * 1024;
 		st->free_bytes = (int64_t)cs.kb_avail * 1024;
 	}
-	rbd_close_pool(&c);
+	kept_put(k, r < 0);
 	return 0;
 }
 
@@ -559,7 +652,8 @@ int storage_rbd_blocklist(const struct statedb_pool *p, const char *addr,
 	char *out = NULL, *status = NULL;
 	size_t outlen = 0, stlen = 0;
 	const char *cmds[1] = {cmd};
-	rados_t c;
+	uint64_t t0 = hx_now_ms(), t1;
+	struct kept *k;
 	int r;
 
 	if (strspn(addr, "0123456789.") != strlen(addr) || addr[0] == '\0')
@@ -567,7 +661,7 @@ int storage_rbd_blocklist(const struct statedb_pool *p, const char *addr,
 				  addr);
 	if ((r = rbd_opts(p, pool, sizeof(pool), conf, sizeof(conf), err)) <
 		    0 ||
-	    (r = rbd_connect_conf(conf, &c, err)) < 0)
+	    (r = kept_get(conf, &k, err)) < 0)
 		return r;
 	/* port 0, nonce 0: every client from that address (Ceph's "osd
 	 * blocklist add IP"), for a day; a recovered node is let back in
@@ -576,15 +670,20 @@ int storage_rbd_blocklist(const struct statedb_pool *p, const char *addr,
 		 "{\"prefix\": \"osd blocklist\", \"blocklistop\": \"add\", "
 		 "\"addr\": \"%s:0/0\", \"expire\": 86400.0}",
 		 addr);
-	r = rados_mon_command(c, cmds, 1, "", 0, &out, &outlen, &status,
+	t1 = hx_now_ms();
+	r = rados_mon_command(k->c, cmds, 1, "", 0, &out, &outlen, &status,
 			      &stlen);
+	hx_log(LOG_INFO,
+	       "rbd: blocklist %s on '%s': connected in %" PRIu64
+	       " ms, answered in %" PRIu64 " ms",
+	       addr, p->name, t1 - t0, hx_now_ms() - t1);
 	if (r < 0)
 		r = hx_err_set(err, -EIO, "rbd: blocklist %s: %.*s (%s)", addr,
 			       (int)stlen, status != NULL ? status : "",
 			       strerror(-r));
 	rados_buffer_free(out);
 	rados_buffer_free(status);
-	rados_shutdown(c);
+	kept_put(k, r < 0);
 	return r;
 }
 

@@ -612,18 +612,127 @@ static int clone_config(const struct vm_config *src, const struct svm_req *q,
 		const struct vm_disk *sd = &src->disks[i];
 		char vol[STATEDB_POOL_NAME_MAX + 64];
 
-		if (strncmp(sd->volume, "local:", 6) == 0)
+		const char *fmt = q->format[0] ? q->format : sd->format;
+
+		if (q->pool[0] != '\0')
+			snprintf(vol, sizeof(vol),
+				 "%s:vm-%" PRId64 "-disk-%zu.%s", q->pool,
+				 newid, i, fmt);
+		else if (strncmp(sd->volume, "local:", 6) == 0)
 			snprintf(vol, sizeof(vol),
 				 "local:vm-%" PRId64 "-disk-%zu", newid, i);
 		else
 			snprintf(vol, sizeof(vol),
 				 "%.*s:vm-%" PRId64 "-disk-%zu.%s",
 				 (int)strcspn(sd->volume, ":"), sd->volume,
-				 newid, i, sd->format);
+				 newid, i, fmt);
 		json_object_set_new(d, "volume", json_string(vol));
+		json_object_set_new(d, "format", json_string(fmt));
 	}
 	r = vmconf_parse(j, ret, err);
 	json_decref(j);
+	return r;
+}
+
+/* References of the disks of @c for a clone: a full clone copies any
+ * pool volume; a linked one needs disks that can be a base (disk_refs). */
+static int clone_refs(struct agent *a, const struct vm_config *c,
+		      struct disk_ref *refs, bool linked, struct hx_err *err)
+{
+	enum disk_kind all;
+	int r;
+
+	if (linked)
+		return disk_refs(a, c, refs, &all, err);
+	for (unsigned i = 0; i < c->ndisks; i++)
+		if ((r = storage_disk_ref(a, &c->disks[i], &refs[i], err)) < 0)
+			return hx_err_prefix(err, "disks[%u]", i);
+	return 0;
+}
+
+/* The clone's disks against its target: a pool that holds images and
+ * is usable here (the copy runs here) and, for another node, shared and
+ * usable there too; a format the pool takes; linked clones stay in their
+ * template's pools. */
+static int clone_target_check(struct agent *a, const struct svm_req *q,
+			      const struct vm_config *nc, struct hx_err *err)
+{
+	bool other = q->node[0] != '\0' && strcmp(q->node, a->cfg.name) != 0;
+	struct statedb_node node;
+	int r;
+
+	if (q->linked && (q->pool[0] != '\0' || q->format[0] != '\0'))
+		return hx_err_set(err, -EINVAL,
+				  "a linked clone stays in its template's "
+				  "pools and formats: drop pool and format, "
+				  "or ask for a full clone (linked: false)");
+	if (other && (r = statedb_node_get(a->db, q->node, &node, err)) < 0)
+		return r;
+	for (unsigned i = 0; i < nc->ndisks; i++) {
+		struct disk_ref ref;
+
+		if (strncmp(nc->disks[i].volume, "local:", 6) == 0) {
+			if (other)
+				return hx_err_set(
+					err, -EINVAL,
+					"disks[%u] is a local: volume: a "
+					"clone for node '%s' needs its disks "
+					"on a shared pool (give pool)",
+					i, q->node);
+			continue;
+		}
+		if ((r = storage_disk_ref(a, &nc->disks[i], &ref, err)) < 0)
+			return hx_err_prefix(err, "disks[%u]", i);
+		if (!statedb_pool_has_content(&ref.pool, "images"))
+			return hx_err_set(err, -EINVAL,
+					  "pool '%s' does not hold images",
+					  ref.pool.name);
+		if (strcmp(ref.pool.type, "rbd") == 0 &&
+		    strcmp(nc->disks[i].format, "raw") != 0)
+			return hx_err_set(err, -EINVAL,
+					  "disks[%u]: an RBD pool holds raw "
+					  "images (format: raw)",
+					  i);
+		if (other && (!ref.pool.shared ||
+			      !statedb_pool_on_node(&ref.pool, q->node)))
+			return hx_err_set(err, -EINVAL,
+					  "disks[%u]: pool '%s' is %s: a clone "
+					  "for node '%s' needs a shared pool "
+					  "that node may use",
+					  i, ref.pool.name,
+					  ref.pool.shared ? "not for that node"
+							  : "node-local",
+					  q->node);
+	}
+	return 0;
+}
+
+/* A full copy of @src into @dst, a volume of another pool (any two
+ * backends): @dst is created with @src's size, then qemu-img converts
+ * into it, changing the format if they differ. */
+static int copy_across(const struct disk_ref *src, const struct disk_ref *dst,
+		       struct hx_err *err)
+{
+	char spath[1100], dpath[1100];
+	const char *sfmt = stor_format_of(src->name);
+	const char *dfmt = stor_format_of(dst->name);
+	struct stor_vol v;
+	int r;
+
+	if (sfmt == NULL || dfmt == NULL)
+		return hx_err_set(err, -EINVAL, "clone: bad volume names");
+	if ((r = src->be->info(&src->pool, src->name, &v, err)) < 0)
+		return r;
+	if (src->be->path(&src->pool, src->name, spath, sizeof(spath)) < 0 ||
+	    dst->be->path(&dst->pool, dst->name, dpath, sizeof(dpath)) < 0)
+		return hx_err_set(err, -ENAMETOOLONG, "path too long");
+	if ((r = dst->be->create(&dst->pool, dst->name, v.size_bytes, err)) <
+	    0)
+		return r;
+	const char *argv[] = {"qemu-img", "convert", "-U", "-n", "-f", sfmt,
+			      "-O",	  dfmt,	     spath, dpath, NULL};
+	if ((r = stor_run(argv, 3600000, "qemu-img convert", err)) < 0)
+		(void)dst->be->remove(&dst->pool, dst->name, NULL);
 	return r;
 }
 
@@ -635,7 +744,6 @@ static int act_clone(struct storage_job *j, struct hx_err *err)
 	const char *macs[VM_MAX_NICS];
 	struct statedb_vm_spec spec;
 	char tags[1100], *text = NULL;
-	enum disk_kind all;
 	int64_t newid = j->req.newid;
 	unsigned done = 0;
 	int r;
@@ -653,24 +761,31 @@ static int act_clone(struct storage_job *j, struct hx_err *err)
 			       j->req.vmid);
 		goto out_free;
 	}
-	if ((r = disk_refs(j->a, conf, src, &all, err)) < 0 ||
+	if ((r = clone_refs(j->a, conf, src, j->req.linked, err)) < 0 ||
 	    (r = clone_config(conf, &j->req, newid, nc, err)) < 0 ||
-	    (r = disk_refs(j->a, nc, dst, &all, err)) < 0)
+	    (r = clone_refs(j->a, nc, dst, j->req.linked, err)) < 0)
 		goto out_free;
-	snprintf(nc->node, sizeof(nc->node), "%s", j->a->cfg.name);
+	snprintf(nc->node, sizeof(nc->node), "%s",
+		 j->req.node[0] ? j->req.node : j->a->cfg.name);
 	if (storage_vm_spec(nc, &spec, tags, sizeof(tags), macs, &text) < 0) {
 		r = hx_err_set(err, -ENOMEM, "out of memory");
 		goto out_free;
 	}
-	if ((r = statedb_vm_create(j->a->db, newid, j->a->cfg.name, &spec,
+	if ((r = statedb_vm_create(j->a->db, newid, nc->node, &spec,
 				   "stopped", err)) < 0)
 		goto out_free;
 	for (done = 0; done < conf->ndisks; done++) {
 		vmexec_task_progress(j->a->vmx, j->task,
 				     10 + (int)(80 * done / conf->ndisks),
 				     "cloning disks");
-		r = src[done].be->clone(&src[done].pool, src[done].name,
-					dst[done].name, j->req.linked, err);
+		if (strcmp(src[done].pool.name, dst[done].pool.name) != 0 ||
+		    strcmp(stor_format_of(src[done].name) ?: "",
+			   stor_format_of(dst[done].name) ?: "") != 0)
+			r = copy_across(&src[done], &dst[done], err);
+		else
+			r = src[done].be->clone(&src[done].pool, src[done].name,
+						dst[done].name, j->req.linked,
+						err);
 		if (r < 0) {
 			hx_err_prefix(err, "disks[%u]", done);
 			break;
@@ -841,6 +956,8 @@ static int precheck(struct agent *a, const struct svm_req *q,
 			break;
 		}
 		r = clone_config(conf, q, q->newid, nc, err);
+		if (r == 0)
+			r = clone_target_check(a, q, nc, err);
 		free(nc);
 		if (r < 0)
 			break;
@@ -865,7 +982,7 @@ static int precheck(struct agent *a, const struct svm_req *q,
 				       "convert VM %" PRId64 " first",
 				       q->vmid);
 		else
-			r = disk_refs(a, conf, refs, &all, err);
+			r = clone_refs(a, conf, refs, q->linked, err);
 		break;
 	}
 	free(s.config);

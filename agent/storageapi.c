@@ -746,15 +746,24 @@ void h_vm_template(struct agent *a, struct api_req *req, struct api_resp *resp)
 
 void h_vm_clone(struct agent *a, struct api_req *req, struct api_resp *resp)
 {
-	static const char *const allowed[] = {"name", "vmid", "linked", NULL};
+	static const char *const allowed[] = {"name", "vmid",	"linked",
+					      "pool", "format", "node", NULL};
 	struct svm_req q = {.op = SVM_CLONE};
 	struct statedb_vm vm;
 	struct hx_err err = {0};
 	json_t *v;
 
 	if (!api_body_check(req, resp, allowed, true) ||
-	    !str_field(req, resp, "name", q.newname, sizeof(q.newname), true))
+	    !str_field(req, resp, "name", q.newname, sizeof(q.newname), true) ||
+	    !str_field(req, resp, "pool", q.pool, sizeof(q.pool), false) ||
+	    !str_field(req, resp, "format", q.format, sizeof(q.format), false) ||
+	    !str_field(req, resp, "node", q.node, sizeof(q.node), false))
 		return;
+	if (q.format[0] != '\0' && strcmp(q.format, "qcow2") != 0 &&
+	    strcmp(q.format, "raw") != 0) {
+		api_error(resp, -EINVAL, "format: qcow2 or raw");
+		return;
+	}
 	if ((v = json_object_get(req->body, "linked")) != NULL &&
 	    !json_is_boolean(v)) {
 		api_error(resp, -EINVAL, "linked: must be true or false");
@@ -776,10 +785,12 @@ void h_vm_clone(struct agent *a, struct api_req *req, struct api_resp *resp)
 		statedb_vm_clear(&vm);
 		return;
 	}
-	/* Linked by default from a template, as on Proxmox. */
+	/* Linked by default from a template, as on Proxmox; full when the
+	 * disks go to another pool or format. */
 	v = json_object_get(req->body, "linked");
 	q.linked = v != NULL ? json_is_true(v)
-			     : strstr(vm.config, "\"template\":true") != NULL;
+			     : strstr(vm.config, "\"template\":true") != NULL &&
+				       q.pool[0] == '\0' && q.format[0] == '\0';
 	vm_submit(a, req, resp, &q, &vm);
 	statedb_vm_clear(&vm);
 }

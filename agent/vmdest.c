@@ -90,15 +90,12 @@ static int node_check(struct vmexec *x, const struct vm_config *c,
 	}
 	for (unsigned i = 0; i < c->ndisks; i++) {
 		const char *v = c->disks[i].volume;
-		char path[1100];
 		struct hx_err e = {0};
 
 		if (v[0] == '/' || vmexec_is_local(&c->disks[i]))
 			continue;
 		/* Pool volumes travel only on shared pools. */
-		if (storage_volume_path(x->a, v, true, path, sizeof(path),
-					&e) < 0 ||
-		    stat(path, &st) < 0)
+		if (storage_volume_reachable(x->a, v, &e) < 0)
 			return hx_err_set(err, -EINVAL,
 					  "disks[%u]: '%s' cannot move to node "
 					  "'%s': %s",
@@ -114,12 +111,9 @@ static int node_check(struct vmexec *x, const struct vm_config *c,
 					  "must be shared)",
 					  i, c->disks[i].volume, me);
 	if (c->cdrom[0] != '\0' && c->cdrom[0] != '/') {
-		char path[1100];
 		struct hx_err e = {0};
 
-		if (storage_volume_path(x->a, c->cdrom, true, path,
-					sizeof(path), &e) < 0 ||
-		    stat(path, &st) < 0)
+		if (storage_volume_reachable(x->a, c->cdrom, &e) < 0)
 			return hx_err_set(err, -EINVAL,
 					  "cdrom '%s' cannot move to node '%s': "
 					  "%s",

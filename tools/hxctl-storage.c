@@ -568,6 +568,13 @@ int hxctl_cmd_vm_clone(struct hxctl *c, const struct hxctl_args *a)
 		json_object_set_new(body, "linked", json_false());
 	if (hxctl_args_get(a, "linked") != NULL)
 		json_object_set_new(body, "linked", json_true());
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const keys[] = {"pool", "format", "node"};
+		const char *v = hxctl_args_get(a, keys[i]);
+
+		if (v != NULL)
+			json_object_set_new(body, keys[i], json_string(v));
+	}
 	code = vm_task(c, a, "POST", "/clone", NULL, "", body, "clone");
 	json_decref(body);
 	return code;

@@ -156,6 +156,8 @@ check "unreachable server: pool unavailable, says why" jqt POST /storage/pools \
 	"{\"name\":\"away\",\"type\":\"nfs\",\"path\":\"/x\",\"options\":{\"server\":\"10.$net.7.99\"}}" '.data.name == "away"'
 away() { jqt GET /storage/pools/away "" '.data.status | map(select(.available == false and (.message | test("nfs")))) | length == 1'; }
 check "... reported within the NFS timeout" wait_until 150 0.2 away
+check "volume on an unreachable server: 503, nothing made" refused 503 "cannot mount" \
+	POST /storage/pools/away/volumes '{"name":"x.qcow2","size_mb":1}'
 
 # A VM on the NFS pool: its disk is a network disk, snapshots are qcow2's.
 check "VM with a new NFS disk" run_task POST /vms '{"vmid":300,"name":"nfsvm","disks":[{"pool":"share","size_mb":8}]}'
@@ -164,30 +166,49 @@ check "volume in use not deleted" refused 409 "used by VM 300" DELETE /storage/p
 check "snapshot s1" run_task POST /vms/300/snapshots '{"name":"s1"}'
 check "the qcow2 on NFS has it" sh -c "qemu-img snapshot -l '$work/export/vm-300-disk-0.qcow2' | grep -q ' s1 '"
 check "rollback to s1" run_task POST /vms/300/snapshots/s1/rollback
+check "data written on the NFS disk" sh -c "qemu-io -f qcow2 -c 'write -P 0x33 0 64k' '$work/export/vm-300-disk-0.qcow2' | grep -q wrote"
 check "made a template" run_task POST /vms/300/template
 check "linked clone" run_task POST /vms/300/clone '{"name":"nfsclone","vmid":301}'
 check "its qcow2 is backed by the template's, by URL" sh -c "qemu-img info '$work/export/vm-301-disk-0.qcow2' | grep -q 'backing file: nfs://$ip$work/export/vm-300-disk-0.qcow2'"
 check "clone listed with its base" jqt GET /storage/pools/share/volumes "" \
 	'.data | map(select(.name == "vm-301-disk-0.qcow2")) | .[0].backing == "vm-300-disk-0.qcow2"'
 check "base of a linked clone not deleted" refused 409 "clone|used" DELETE /storage/pools/share/volumes/vm-300-disk-0.qcow2
-check "delete the clone" run_task DELETE /vms/301
+# ---- clones to another pool or node ----
+check "RBD pool for clones" jqt POST /storage/pools \
+	"{\"name\":\"ceph\",\"type\":\"rbd\",\"options\":{\"pool\":\"rbd\",\"conf\":\"$conf\"}}" '.data.type == "rbd"'
+check "linked clone to another pool refused" refused 400 "linked clone stays" POST /vms/300/clone \
+	'{"name":"x1","vmid":310,"pool":"ceph","linked":true}'
+check "qcow2 clone into RBD refused" refused 400 "raw images" POST /vms/300/clone \
+	'{"name":"x1","vmid":310,"pool":"ceph","format":"qcow2"}'
+check "clone to an unknown pool refused" refused 404 "no storage pool" POST /vms/300/clone \
+	'{"name":"x1","vmid":310,"pool":"nope"}'
+check "clone to an unknown node refused" refused 404 "nope" POST /vms/300/clone \
+	'{"name":"x1","vmid":310,"node":"nope"}'
+check "bad format refused" refused 400 "format" POST /vms/300/clone \
+	'{"name":"x1","vmid":310,"format":"vmdk"}'
+check "no VM 310 left by the refusals" sh -c "[ \"\$(curl -s --unix-socket '$work/data/hxd.sock' http://x/api/v1/vms/310 | jq -r .error.code)\" = not_found ]"
+check "full clone of the NFS template into the RBD pool" run_task POST /vms/300/clone \
+	'{"name":"torbd","vmid":310,"pool":"ceph","format":"raw"}'
+check "its disk is an RBD image" jqt GET /vms/310 "" '.data.config.disks[0].volume == "ceph:vm-310-disk-0.raw" and .data.config.disks[0].format == "raw"'
+check "holding the template's data" sh -c "ip netns exec '$ns' qemu-io -f raw -c 'read -P 0x33 0 64k' 'rbd:rbd/vm-310-disk-0.raw:conf=$conf' | grep -q 'read 65536'"
+check "clone to this node, named explicitly" run_task POST /vms/300/clone '{"name":"here","vmid":311,"node":"solo"}'
+for v in 310 311 301; do check "delete VM $v" run_task DELETE /vms/$v; done
 check "delete the template" run_task DELETE /vms/300
 check "their volumes are gone" sh -c "! ls '$work/export' | grep -q vm-30"
 
 # ---- Ceph RBD ----
 rbdopt="{\"pool\":\"rbd\",\"conf\":\"$conf\"}"
 check "RBD pool refused without a Ceph pool" refused 400 "options.pool" POST /storage/pools \
-	"{\"name\":\"ceph\",\"type\":\"rbd\",\"options\":{\"conf\":\"$conf\"}}"
+	"{\"name\":\"ceph2\",\"type\":\"rbd\",\"options\":{\"conf\":\"$conf\"}}"
 check "RBD pool refused with a relative conf" refused 400 "options.conf" POST /storage/pools \
-	'{"name":"ceph","type":"rbd","options":{"pool":"rbd","conf":"ceph.conf"}}'
+	'{"name":"ceph2","type":"rbd","options":{"pool":"rbd","conf":"ceph.conf"}}'
 check "RBD pool refused with a path" refused 400 "path" POST /storage/pools \
-	"{\"name\":\"ceph\",\"type\":\"rbd\",\"path\":\"/srv\",\"options\":$rbdopt}"
+	"{\"name\":\"ceph2\",\"type\":\"rbd\",\"path\":\"/srv\",\"options\":$rbdopt}"
 check "RBD pool refused with an unknown option" refused 400 "not an RBD pool option" POST /storage/pools \
-	"{\"name\":\"ceph\",\"type\":\"rbd\",\"options\":{\"pool\":\"rbd\",\"conf\":\"$conf\",\"id\":\"x\"}}"
+	"{\"name\":\"ceph2\",\"type\":\"rbd\",\"options\":{\"pool\":\"rbd\",\"conf\":\"$conf\",\"id\":\"x\"}}"
 check "RBD pool refused for ISO images" refused 400 "images only" POST /storage/pools \
-	"{\"name\":\"ceph\",\"type\":\"rbd\",\"options\":$rbdopt,\"content\":[\"iso\"]}"
-check "RBD pool created, shared" jqt POST /storage/pools \
-	"{\"name\":\"ceph\",\"type\":\"rbd\",\"options\":$rbdopt}" '.data.type == "rbd" and .data.shared == true'
+	"{\"name\":\"ceph2\",\"type\":\"rbd\",\"options\":$rbdopt,\"content\":[\"iso\"]}"
+check "RBD pool as created, shared" jqt GET /storage/pools/ceph "" '.data.type == "rbd" and .data.shared == true'
 check "RBD pool available, with its capacity" wait_until 100 0.2 avail ceph
 check "RBD volume" jqt POST /storage/pools/ceph/volumes '{"name":"r.raw","size_mb":16}' \
 	'.data.volid == "ceph:r.raw" and .data.format == "raw" and .data.size_bytes == 16777216'

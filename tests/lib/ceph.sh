@@ -54,6 +54,9 @@ ms bind ipv6 = false
 client mount timeout = 10
 rados mon op timeout = 10
 rados osd op timeout = 10
+[client]
+# many clients at once (hxd, QEMU, rbd): no admin socket for them
+admin socket =
 [mgr]
 mgr initial modules =
 [osd]
