@@ -136,7 +136,21 @@ wait_until 100 0.2 has_n "$disk100" qcow2 "$b2" 1 ||
 has_n "$disk100" qcow2 "$b1" 10 || fail "the first boot's records are gone"
 ok "NFS VM booted on n1, then on n2 from the same nfs:// disk (boots $b1, $b2)"
 act 2 POST /vms/100/stop
-act 2 DELETE /vms/100
+
+# ---- clones to another node (shared pools) and pool ----
+act 2 POST /vms/100/template
+act 1 POST /vms/100/clone '{"name":"nfsn3","vmid":101,"node":"n3"}'
+[ "$(api 1 GET /vms/101 | jq -r .data.node)" = n3 ] || fail "clone 101 is not on n3"
+act 1 POST /vms/100/clone '{"name":"rbdn3","vmid":102,"node":"n3","pool":"ceph","format":"raw"}'
+[ "$(api 1 GET /vms/102 | jq -r '.data.node + " " + .data.config.disks[0].volume')" = "n3 ceph:vm-102-disk-0.raw" ] ||
+	fail "clone 102: $(api 1 GET /vms/102 | jq -c '.data | {node, config}')"
+has_n "rbd:rbd/vm-102-disk-0.raw:conf=$CONF" raw "$b2" 1 ||
+	fail "the RBD clone lacks the template's records"
+act 3 POST /vms/102/start
+wait_until 300 0.3 ready_on 3 102 || fail "the RBD clone did not boot on n3"
+ok "template on NFS cloned linked to n3 and in full into RBD for n3, where it boots"
+act 3 POST /vms/102/stop
+for v in 102 101 100; do act 1 DELETE /vms/$v; done
 
 # ---- Ceph fencing ----
 act 1 POST /vms "$(cfg rbdvm 200 n2 '{"pool":"ceph","format":"raw","size_mb":16}')"
