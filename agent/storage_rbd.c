@@ -253,6 +253,49 @@ static int not_raw(const char *name, struct hx_err *err)
 			  name);
 }
 
+/* Whether this node's client @k is on the cluster's OSD blocklist (the
+ * node was fenced): an entry for its exact address, or for every client
+ * of its IP (ADDR:0/0, what a fence adds). The monitor answers with two
+ * JSON arrays in a row (addresses, then ranges): the first is read. */
+static bool blocklisted(struct kept *k)
+{
+	const char *cmd = "{\"prefix\": \"osd blocklist ls\", "
+			  "\"format\": \"json\"}";
+	char *out = NULL, *status = NULL, *mine = NULL;
+	size_t outlen = 0, stlen = 0, i;
+	json_t *list, *e;
+	bool found = false;
+
+	if (rados_getaddrs(k->c, &mine) < 0 || mine == NULL)
+		return false;
+	if (rados_mon_command(k->c, &cmd, 1, "", 0, &out, &outlen, &status,
+			      &stlen) == 0 &&
+	    (list = json_loadb(out, outlen, JSON_DISABLE_EOF_CHECK,
+				  NULL)) != NULL) {
+		json_array_foreach(list, i, e)
+		{
+			const char *a =
+				json_string_value(json_object_get(e, "addr"));
+			size_t n = a != NULL ? strcspn(a, ":") : 0;
+			char ip[64];
+
+			if (a == NULL || n == 0 || n >= sizeof(ip))
+				continue;
+			snprintf(ip, sizeof(ip), ":%.*s:", (int)n, a);
+			if (strstr(mine, a) != NULL ||
+			    (strcmp(a + n, ":0/0") == 0 &&
+			     (strstr(mine, ip) != NULL ||
+			      strncmp(mine, ip + 1, n + 1) == 0)))
+				found = true;
+		}
+		json_decref(list);
+	}
+	rados_buffer_free(out);
+	rados_buffer_free(status);
+	rados_buffer_free(mine);
+	return found;
+}
+
 static int rbd_status(const struct statedb_pool *p,
 		      struct statedb_pool_status *st, struct hx_err *err)
 {
@@ -282,6 +325,11 @@ static int rbd_status(const struct statedb_pool *p,
 		st->available = false;
 		snprintf(st->message, sizeof(st->message),
 			 "rbd: cluster stat: %s", strerror(-r));
+	} else if (blocklisted(k)) {
+		st->available = false;
+		snprintf(st->message, sizeof(st->message),
+			 "rbd: this node is on the Ceph blocklist (fenced); "
+			 "once it is sound: ceph osd blocklist rm ADDR:0/0");
 	} else {
 		st->available = true;
 		st->message[0] = '\0';

@@ -216,5 +216,13 @@ after=$(max_n "$img" raw "$old")
 [ "${after:-0}" -le "${before:-0}" ] ||
 	fail "the stale copy on n2 wrote to the image after the fence ($before -> $after)"
 [ -n "$(qemu_of "$moved")" ] || fail "VM 200 left n$moved"
+pool_on() { # POOL NODE: "available message" as NODE reported it
+	api 1 GET "/storage/pools/$1" |
+		jq -r ".data.status[] | select(.node == \"$2\") | \"\(.available) \(.message)\""
+}
+fenced_n2() { pool_on ceph n2 | grep -q '^false .*blocklist'; }
+wait_until 150 0.2 fenced_n2 || fail "n2 does not report itself fenced from Ceph: $(pool_on ceph n2)"
+pool_on ceph "n$moved" | grep -q '^true' || fail "n$moved: $(pool_on ceph "n$moved")"
+ok "n2 reports the RBD pool unavailable: $(pool_on ceph n2 | cut -c 1-60)..."
 ok "n2 thawed: its copy was killed, nothing it wrote reached the image; VM 200 stays on n$moved (boot $new)"
 ok "storage fence: restart after $t_moved ms (lease + margin would be >= 6000 ms after the freeze)"
