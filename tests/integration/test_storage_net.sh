@@ -191,6 +191,11 @@ check "full clone of the NFS template into the RBD pool" run_task POST /vms/300/
 	'{"name":"torbd","vmid":310,"pool":"ceph","format":"raw"}'
 check "its disk is an RBD image" jqt GET /vms/310 "" '.data.config.disks[0].volume == "ceph:vm-310-disk-0.raw" and .data.config.disks[0].format == "raw"'
 check "holding the template's data" sh -c "ip netns exec '$ns' qemu-io -f raw -c 'read -P 0x33 0 64k' 'rbd:rbd/vm-310-disk-0.raw:conf=$conf' | grep -q 'read 65536'"
+check "offline move of the RBD clone's disk to NFS qcow2" run_task POST /vms/310/disks/0/move '{"pool":"share","format":"qcow2"}'
+check "it now names the NFS volume, the RBD image is gone" sh -c "[ \"\$(curl -s --unix-socket '$work/data/hxd.sock' http://x/api/v1/vms/310 | jq -r '.data.config.disks[0].volume')\" = share:vm-310-disk-0.qcow2 ] && ! ip netns exec '$ns' rbd -c '$conf' ls rbd | grep -q vm-310"
+check "with the data" sh -c "qemu-io -f qcow2 -c 'read -P 0x33 0 64k' '$work/export/vm-310-disk-0.qcow2' | grep -q 'read 65536'"
+check "and back into RBD" run_task POST /vms/310/disks/0/move '{"pool":"ceph","format":"raw"}'
+check "with the data" sh -c "ip netns exec '$ns' qemu-io -f raw -c 'read -P 0x33 0 64k' 'rbd:rbd/vm-310-disk-0.raw:conf=$conf' | grep -q 'read 65536'"
 check "clone to this node, named explicitly" run_task POST /vms/300/clone '{"name":"here","vmid":311,"node":"solo"}'
 for v in 310 311 301; do check "delete VM $v" run_task DELETE /vms/$v; done
 check "delete the template" run_task DELETE /vms/300
