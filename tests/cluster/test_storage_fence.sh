@@ -149,6 +149,15 @@ has_n "rbd:rbd/vm-102-disk-0.raw:conf=$CONF" raw "$b2" 1 ||
 act 3 POST /vms/102/start
 wait_until 300 0.3 ready_on 3 102 || fail "the RBD clone did not boot on n3"
 ok "template on NFS cloned linked to n3 and in full into RBD for n3, where it boots"
+b102=$(boot_on 3 102)
+act 3 POST /vms/102/disks/0/move '{"pool":"share","format":"qcow2"}'
+virsh -c "$(libvirt_uri 3)" dumpxml hx-102 | grep -q "protocol='nfs'" ||
+	fail "VM 102 does not run on the NFS volume after the move"
+n_before=$(max_n "nfs://$SRV_IP$EXPORT/vm-102-disk-0.qcow2" qcow2 "$b102")
+wait_until 100 0.2 has_n "nfs://$SRV_IP$EXPORT/vm-102-disk-0.qcow2" qcow2 "$b102" $((${n_before:-0} + 3)) ||
+	fail "the guest's writes do not land on the NFS volume"
+[ "$(boot_on 3 102)" = "$b102" ] || fail "VM 102 restarted during the move"
+ok "running VM 102 moved online from RBD to NFS (same boot $b102, writes land there)"
 act 3 POST /vms/102/stop
 for v in 102 101 100; do act 1 DELETE /vms/$v; done
 
