@@ -211,6 +211,7 @@ struct api_http_req {
 				    * did not fit (the request gets a 414) */
 	const char *if_match;	   /* header or NULL */
 	const char *authorization; /* header or NULL */
+	const char *content_length; /* header or NULL */
 	const char *body;	   /* NULL if none */
 	size_t body_len;
 	bool body_too_large; /* the server dropped a body over the limit */
@@ -232,6 +233,24 @@ void agent_api_http(struct agent *a, const struct api_http_req *in,
  * them) to the query string @q of @size bytes. -E2BIG (@q unchanged) if
  * it does not fit. */
 int api_query_add(char *q, size_t size, const char *key, const char *value);
+/* A request whose body streams to a handler as it arrives instead of being
+ * buffered: PUT /storage/pools/POOL/iso/NAME (an ISO image). */
+struct api_upload;
+/* Whether @in (headers and query; no body yet) is a streamed upload. If so
+ * it is authenticated and started, and *@ret is set (owned by the caller:
+ * end it with agent_api_upload_end() or drop it with _free()); a refusal is
+ * kept in it and answered at the end, its body read and dropped. Any
+ * thread (the HTTP server's). */
+bool agent_api_upload_begin(struct agent *a, const struct api_http_req *in,
+			    struct api_upload **ret);
+/* The next @len bytes of the body (borrowed). */
+void agent_api_upload_data(struct api_upload *u, const char *buf, size_t len);
+/* The body is complete: finishes the upload, answers in @ret as
+ * agent_api_http() does and frees @u. */
+void agent_api_upload_end(struct agent *a, struct api_upload *u,
+			  struct api_http_resp *ret);
+/* The client went away: drops what was written and frees @u (NULL ok). */
+void agent_api_upload_free(struct api_upload *u);
 void agent_api_stop(struct agent *a);
 /* Routes and runs a request (also used for forwarded requests). */
 void agent_api_dispatch(struct agent *a, struct api_req *req,

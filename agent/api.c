@@ -107,6 +107,8 @@ static const struct route routes[] = {
 	{"GET", "/storage/pools/*/volumes/*", h_volume_get, 0},
 	{"DELETE", "/storage/pools/*/volumes/*", h_volume_delete, 0},
 	{"POST", "/storage/pools/*/volumes/*/resize", h_volume_resize, 0},
+	/* PUT /storage/pools/POOL/iso/NAME streams: see upload_begin() */
+	{"POST", "/storage/pools/*/iso", h_iso_download, 0},
 	{"GET", "/network/*", h_network, 0},
 	{"POST", "/network/*", h_network, 0},
 	{"GET", "/network/*/*", h_network, 0},
@@ -180,6 +182,12 @@ static void api_status_of(int code, int *status, const char **name)
 		break;
 	case HX_ECONFLICT:
 		*status = 412, *name = "precondition_failed";
+		break;
+	case -EFBIG:
+		*status = 413, *name = "too_large";
+		break;
+	case HX_ENOSPACE:
+		*status = 507, *name = "insufficient_storage";
 		break;
 	case HX_ENOQUORUM:
 	case HX_ENOTLEADER:
@@ -688,6 +696,98 @@ void agent_api_http(struct agent *a, const struct api_http_req *in,
 	ret->exit_after = resp.exit_after;
 }
 
+/* ---- streamed uploads, without the transport ---- */
+
+struct api_upload {
+	struct storage_upload *up; /* NULL once failed or finished */
+	struct api_resp resp;	   /* the error, once there is one */
+};
+
+bool agent_api_upload_begin(struct agent *a, const struct api_http_req *in,
+			    struct api_upload **ret)
+{
+	size_t root = strlen(API_ROOT);
+	struct api_req q = {.query = in->query};
+	const char *args[2];
+	char storage[512], sha[80];
+	struct api_upload *u;
+	int has_sha = 0;
+
+	*ret = NULL;
+	if (strcmp(in->method, "PUT") != 0 ||
+	    strncmp(in->url, API_ROOT, root) != 0 ||
+	    !route_match("/storage/pools/*/iso/*", in->url + root, args,
+			 storage, sizeof(storage)))
+		return false;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return false; /* buffered: answered 413 or by the router */
+	*ret = u;
+	if (in->query == NULL)
+		api_fail(&u->resp, 414, "too_large",
+			 "the query string is longer than 1 KiB");
+	else if (!in->local && !api_authorized(a, in->authorization))
+		api_fail(&u->resp, 401, "unauthorized",
+			 "missing or invalid API token (Authorization: "
+			 "Bearer TOKEN)");
+	else if (!a->ident.initialized)
+		api_fail(&u->resp, 409, "conflict",
+			 "this node is not in a cluster");
+	else if ((has_sha = api_query(&q, "sha256", sha, sizeof(sha))) < 0)
+		api_fail(&u->resp, 400, "bad_request",
+			 "sha256: expected 64 hexadecimal digits");
+	else
+		storage_upload_begin(a, args[0], args[1],
+				     has_sha > 0 ? sha : NULL,
+				     in->content_length,
+				     in->local ? "root@local" : "token", &u->up,
+				     &u->resp);
+	return true;
+}
+
+void agent_api_upload_data(struct api_upload *u, const char *buf, size_t len)
+{
+	if (u->up != NULL &&
+	    storage_upload_write(u->up, buf, len, &u->resp) < 0) {
+		storage_upload_abort(u->up);
+		u->up = NULL; /* the rest of the body is read and dropped */
+	}
+}
+
+void agent_api_upload_end(struct agent *a, struct api_upload *u,
+			  struct api_http_resp *ret)
+{
+	struct api_resp *resp = &u->resp;
+
+	if (u->up != NULL) {
+		storage_upload_end(a, u->up, resp);
+		u->up = NULL;
+	}
+	if (resp->status == 0)
+		api_fail(resp, 500, "internal", "upload ended without answer");
+	if (resp->status >= 200 && resp->status < 300) {
+		http_answer(ret, resp->status,
+			    json_pack("{s:o}", "data",
+				      resp->data != NULL ? resp->data
+							 : json_null()),
+			    NULL);
+		resp->data = NULL; /* the answer took it */
+	} else {
+		http_error(ret, resp->status,
+			   resp->code != NULL ? resp->code : "internal",
+			   resp->error);
+	}
+	agent_api_upload_free(u);
+}
+
+void agent_api_upload_free(struct api_upload *u)
+{
+	if (u == NULL)
+		return;
+	storage_upload_abort(u->up);
+	json_decref(u->resp.data);
+	free(u);
+}
+
 /* ---- HTTP transport (libmicrohttpd) ---- */
 
 struct conn_ctx {
@@ -695,6 +795,8 @@ struct conn_ctx {
 	size_t len;
 	bool too_large;
 	bool exit_after; /* the response asks hxd to stop once it is sent */
+	bool upload_checked;
+	struct api_upload *up; /* a body that streams to storage */
 };
 
 struct query_ctx {
@@ -713,48 +815,88 @@ static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind,
 	return MHD_YES;
 }
 
-static enum MHD_Result handle(struct agent *a, bool local,
-			      struct MHD_Connection *c, const char *url,
-			      const char *method, struct conn_ctx *ctx)
+/* The request as agent_api_http() takes it; @query holds its query. */
+static void http_req_init(struct MHD_Connection *c, const char *url,
+			  const char *method, bool local,
+			  const struct conn_ctx *ctx, struct query_ctx *query,
+			  struct api_http_req *ret)
 {
-	struct query_ctx query = {.q = ""};
-	struct api_http_req in = {
+	*ret = (struct api_http_req){
 		.method = method,
 		.url = url,
 		.if_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							"If-Match"),
 		.authorization = MHD_lookup_connection_value(
 			c, MHD_HEADER_KIND, "Authorization"),
+		.content_length = MHD_lookup_connection_value(
+			c, MHD_HEADER_KIND, "Content-Length"),
 		.body = ctx->body,
 		.body_len = ctx->len,
 		.body_too_large = ctx->too_large,
 		.local = local,
 	};
-	struct api_http_resp out = {0};
+	*query = (struct query_ctx){.q = ""};
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_cb, query);
+	ret->query = query->too_long ? NULL : query->q;
+}
+
+/* Queues @out (its body is taken). */
+static enum MHD_Result send_http(struct MHD_Connection *c,
+				 struct api_http_resp *out)
+{
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_cb, &query);
-	in.query = query.too_long ? NULL : query.q;
-	agent_api_http(a, &in, &out);
-	ctx->exit_after = out.exit_after;
-	if (out.body == NULL)
+	if (out->body == NULL)
 		return MHD_NO;
-	r = MHD_create_response_from_buffer(strlen(out.body), out.body,
+	r = MHD_create_response_from_buffer(strlen(out->body), out->body,
 					    MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {
-		free(out.body);
+		free(out->body);
 		return MHD_NO;
 	}
+	out->body = NULL;
 	MHD_add_response_header(r, "Content-Type", "application/json");
-	if (out.etag[0] != '\0') {
+	if (out->etag[0] != '\0') {
 		char q[48];
-		snprintf(q, sizeof(q), "\"%s\"", out.etag);
+		snprintf(q, sizeof(q), "\"%s\"", out->etag);
 		MHD_add_response_header(r, "ETag", q);
 	}
-	ret = MHD_queue_response(c, (unsigned)out.status, r);
+	ret = MHD_queue_response(c, (unsigned)out->status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static enum MHD_Result handle(struct agent *a, bool local,
+			      struct MHD_Connection *c, const char *url,
+			      const char *method, struct conn_ctx *ctx)
+{
+	struct query_ctx query;
+	struct api_http_req in;
+	struct api_http_resp out = {0};
+
+	http_req_init(c, url, method, local, ctx, &query, &in);
+	agent_api_http(a, &in, &out);
+	ctx->exit_after = out.exit_after;
+	return send_http(c, &out);
+}
+
+/* A streamed upload: each piece of the body goes on to storage as it
+ * comes; its end answers. */
+static enum MHD_Result upload_step(struct agent *a, struct MHD_Connection *c,
+				   const char *upload, size_t *upload_size,
+				   struct conn_ctx *ctx)
+{
+	struct api_http_resp out = {0};
+
+	if (*upload_size > 0) {
+		agent_api_upload_data(ctx->up, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	agent_api_upload_end(a, ctx->up, &out);
+	ctx->up = NULL;
+	return send_http(c, &out);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
@@ -774,6 +916,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		*con_cls = ctx;
 		return MHD_YES;
 	}
+	if (!ctx->upload_checked) {
+		struct query_ctx query;
+		struct api_http_req in;
+
+		ctx->upload_checked = true;
+		http_req_init(c, url, method, local, ctx, &query, &in);
+		(void)agent_api_upload_begin(a, &in, &ctx->up);
+	}
+	if (ctx->up != NULL)
+		return upload_step(a, c, upload, upload_size, ctx);
 	if (*upload_size > 0) {
 		if (!ctx->too_large && ctx->len + *upload_size <= API_MAX_BODY) {
 			char *p = realloc(ctx->body, ctx->len + *upload_size);
@@ -817,6 +969,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 	(void)c, (void)toe;
 	if (ctx != NULL) {
+		agent_api_upload_free(ctx->up); /* the client went away */
 		if (ctx->exit_after) /* sent, or the client is gone */
 			agent_request_exit(cls, 0);
 		free(ctx->body);

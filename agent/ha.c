@@ -29,6 +29,7 @@
 #include "agent/agent.h"
 #include "agent/ha.h"
 #include "agent/msg.h"
+#include "agent/storage.h"
 #include "agent/vm.h"
 #include "lib/lib.h"
 #include "raft/raft.h"
@@ -634,8 +635,10 @@ static uint64_t step(struct agent *a)
 	if (obs == NULL || dec == NULL || res == NULL)
 		goto out;
 	now = hx_now_ms();
-	for (uint32_t n = 0; n < s.st.n_nodes; n++)
+	for (uint32_t n = 0; n < s.st.n_nodes; n++) {
 		ha_leader_observe(a, s.st.nodes[n].name, now, &obs[n], &dec[n]);
+		storage_fence_observe(a, s.st.nodes[n].name, &dec[n], &obs[n]);
+	}
 	next = next_deadline(dec, s.st.n_nodes, now);
 	in.nodes = obs;
 	in.results = res;

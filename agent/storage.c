@@ -52,8 +52,9 @@ struct storx {
 
 const struct stor_backend *stor_backend_of(const char *type)
 {
-	static const struct stor_backend *const all[] = {&stor_dir_backend,
-							 &stor_btrfs_backend};
+	static const struct stor_backend *const all[] = {
+		&stor_dir_backend, &stor_btrfs_backend, &stor_nfs_backend,
+		&stor_rbd_backend};
 
 	for (size_t i = 0; i < HX_ARRAY_SIZE(all); i++)
 		if (strcmp(all[i]->type, type) == 0)
@@ -256,6 +257,26 @@ int storage_volume_path(struct agent *a, const char *volid, bool shared_only,
 		return hx_err_set(err, -ENAMETOOLONG, "'%s': path too long",
 				  volid);
 	return 0;
+}
+
+int storage_volume_reachable(struct agent *a, const char *volid,
+			     struct hx_err *err)
+{
+	char pool[STATEDB_POOL_NAME_MAX + 1], name[STATEDB_VOLUME_NAME_MAX + 1];
+	const struct stor_backend *be;
+	struct statedb_pool p;
+	struct stor_vol v;
+	int r;
+
+	if ((r = statedb_volid_parse(volid, pool, sizeof(pool), name,
+				     sizeof(name), err)) < 0 ||
+	    (r = storage_pool_here(a, pool, &p, &be, err)) < 0)
+		return r;
+	if (!p.shared)
+		return hx_err_set(err, -EXDEV,
+				  "'%s' is on node-local pool '%s'", volid,
+				  pool);
+	return be->info(&p, name, &v, err);
 }
 
 int storage_resolve(void *data, const char *volume, char *buf, size_t len)
@@ -505,9 +526,41 @@ int storage_volume_resize(struct agent *a, const char *pool, const char *name,
 	return be->resize(&p, name, size, err);
 }
 
+/* A "POOL:NAME.iso" CD-ROM: the pool holds ISOs here, the file exists. */
+static int cdrom_check(struct agent *a, const char *volid, struct hx_err *err)
+{
+	char pool[STATEDB_POOL_NAME_MAX + 1], name[STATEDB_VOLUME_NAME_MAX + 1];
+	const struct stor_backend *be;
+	struct statedb_pool p;
+	struct stor_vol v;
+	int r;
+
+	if ((r = statedb_volid_parse(volid, pool, sizeof(pool), name,
+				     sizeof(name), err)) < 0 ||
+	    (r = storage_pool_here(a, pool, &p, &be, err)) < 0) {
+		hx_err_prefix(err, "cdrom.iso");
+		return err != NULL ? (err->code = -EINVAL) : -EINVAL;
+	}
+	if (!statedb_pool_has_content(&p, "iso"))
+		return hx_err_set(err, -EINVAL,
+				  "cdrom.iso: pool '%s' does not hold ISO "
+				  "images",
+				  pool);
+	if (be->info(&p, name, &v, NULL) < 0)
+		return hx_err_set(err, -EINVAL,
+				  "cdrom.iso: no ISO '%s' on node '%s'", volid,
+				  a->cfg.name);
+	return 0;
+}
+
 int storage_vm_check(struct agent *a, const struct vm_config *c,
 		     struct hx_err *err)
 {
+	int r;
+
+	if (c->cdrom[0] != '\0' && c->cdrom[0] != '/' &&
+	    (r = cdrom_check(a, c->cdrom, err)) < 0)
+		return r;
 	for (unsigned i = 0; i < c->ndisks; i++) {
 		const char *v = c->disks[i].volume;
 		char pool[STATEDB_POOL_NAME_MAX + 1];
@@ -515,7 +568,6 @@ int storage_vm_check(struct agent *a, const struct vm_config *c,
 		struct statedb_pool_status st = {0};
 		const struct stor_backend *be;
 		struct statedb_pool p;
-		int r;
 
 		if (v[0] == '/' || vmexec_is_local(&c->disks[i]))
 			continue;

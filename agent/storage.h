@@ -37,6 +37,9 @@ struct stor_vol {
 
 struct stor_backend {
 	const char *type;
+	/* Checks a pool definition's type-specific parts (options, path,
+	 * content) before it is stored; NULL: nothing to check. -EINVAL. */
+	int (*check)(const struct statedb_pool *p, struct hx_err *err);
 	/* Whether this node reaches the pool, and its figures. Fills @st
 	 * (available false with a message when not usable); fails only
 	 * for errors of its own. */
@@ -76,6 +79,31 @@ struct stor_backend {
 
 extern const struct stor_backend stor_dir_backend;
 extern const struct stor_backend stor_btrfs_backend;
+extern const struct stor_backend stor_nfs_backend;
+extern const struct stor_backend stor_rbd_backend;
+
+/* The RBD snapshot linked clones are made from; no VM snapshot may take
+ * its name. */
+#define STORAGE_BASE_SNAP "hx-base"
+
+/* Adds every Ceph client at IPv4 address @addr to the OSD blocklist of the
+ * cluster behind RBD pool @p (for a day), so that a fenced node can no
+ * longer write to its images even if it comes back. Blocks up to ~10 s
+ * per monitor call. */
+int storage_rbd_blocklist(const struct statedb_pool *p, const char *addr,
+			  struct hx_err *err);
+
+/* HA leader, every step, for each node with its fencing verdict @dec:
+ * once the lease of @node expired, blocklists its address on every RBD
+ * pool it may use (in a thread of its own, once per lease). When that is
+ * confirmed and every HA VM of the node has only RBD disks, marks @obs
+ * fenced (fence_done, fence_by_agent): its VMs may restart before the
+ * lease margin is over. storage_fence.c. */
+struct fencing_decision;
+struct sched_node_obs;
+void storage_fence_observe(struct agent *a, const char *node,
+			   const struct fencing_decision *dec,
+			   struct sched_node_obs *obs);
 
 /* The backend for pool type @type, or NULL if this build has none. */
 const struct stor_backend *stor_backend_of(const char *type);
@@ -118,6 +146,11 @@ int storage_pool_here(struct agent *a, const char *name,
 int storage_volume_path(struct agent *a, const char *volid, bool shared_only,
 			char *buf, size_t len, struct hx_err *err);
 
+/* Whether volume "POOL:NAME" of a shared pool exists as this node sees
+ * it (through its backend: files, nfs://, RBD). -EXDEV for a node-local
+ * pool, -ENOENT. */
+int storage_volume_reachable(struct agent *a, const char *volid,
+			     struct hx_err *err);
 /* struct vm_paths' resolver: @data is the agent; the volume's path on
  * this node, or a negative errno. */
 int storage_resolve(void *data, const char *volume, char *buf, size_t len);
@@ -189,8 +222,10 @@ struct svm_req {
 	char newname[64];		      /* clone */
 	bool linked;			      /* clone */
 	unsigned disk;			      /* move: index in disks[] */
-	char pool[STATEDB_POOL_NAME_MAX + 1]; /* move: target pool */
-	char format[8]; /* move: target format ("" keeps it) */
+	char pool[STATEDB_POOL_NAME_MAX + 1]; /* move, clone: target pool
+					       * ("" keeps the disk's) */
+	char format[8]; /* move, clone: target format ("" keeps it) */
+	char node[64];	/* clone: the new VM's node ("": this one) */
 	bool keep;	/* move: keep the source volume */
 	int64_t mibs;	/* move: bandwidth limit, 0 none */
 	char actor[96];
@@ -231,5 +266,48 @@ void h_vm_template(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_clone(struct agent *a, struct api_req *req, struct api_resp *resp);
 void h_vm_disk_move(struct agent *a, struct api_req *req,
 		    struct api_resp *resp);
+void h_iso_download(struct agent *a, struct api_req *req,
+		    struct api_resp *resp);
+
+/* ISO images (storage_iso.c): written to a hidden temporary file in the
+ * pool, hashed on the way, linked into place only if the SHA-256 (64 hex
+ * digits) matches. @length < 0: unknown. Every failure leaves nothing. */
+struct storage_upload;
+struct storage_iso {
+	struct statedb_pool pool;
+	char name[STATEDB_VOLUME_NAME_MAX + 1];
+	char sha256[65];
+	uint64_t bytes, ms;
+};
+int storage_iso_open(struct agent *a, const char *pool, const char *name,
+		     const char *sha256, int64_t length, const char *actor,
+		     struct storage_upload **ret, struct hx_err *err);
+int storage_iso_write(struct storage_upload *u, const void *buf, size_t len,
+		      struct hx_err *err);
+/* Checks the checksum and links the file into place; frees @u. */
+int storage_iso_close(struct agent *a, struct storage_upload *u,
+		      struct storage_iso *ret, struct hx_err *err);
+void storage_iso_abort(struct storage_upload *u);
+/* Downloads @url (http, https) into ISO @name of @pool as a task. */
+int storage_iso_download(struct agent *a, const char *pool, const char *name,
+			 const char *url, const char *sha256, const char *actor,
+			 int64_t *ret_task, struct hx_err *err);
+
+/* ISO uploads, streamed: api.c calls these for PUT
+ * /storage/pools/POOL/iso/NAME?sha256=HEX instead of buffering the body.
+ * The file is written under a hidden temporary name, hashed on the way,
+ * and linked into place only if the SHA-256 matches; every failure sets
+ * the error in @resp and leaves nothing behind. */
+struct storage_upload;
+void storage_upload_begin(struct agent *a, const char *pool, const char *name,
+			  const char *sha256, const char *length,
+			  const char *actor, struct storage_upload **ret,
+			  struct api_resp *resp);
+int storage_upload_write(struct storage_upload *u, const void *buf, size_t len,
+			 struct api_resp *resp);
+/* Finishes (and frees) @u: 201 with the volume, or the error. */
+void storage_upload_end(struct agent *a, struct storage_upload *u,
+			struct api_resp *resp);
+void storage_upload_abort(struct storage_upload *u);
 
 #endif /* HX_AGENT_STORAGE_H */

@@ -38,6 +38,7 @@
 
 #include "agent/agent.h"
 #include "agent/storage.h"
+#include "agent/storage_vm.h"
 #include "agent/vm.h"
 #include "agent/vmexec.h"
 #include "lib/lib.h"
@@ -52,25 +53,10 @@ static const char *const op_kinds[] = {
 	[SVM_MOVE] = "vm.move-disk",
 };
 
-enum disk_kind { DK_NONE, DK_QCOW2, DK_BTRFS_RAW };
-
-struct disk_ref {
-	struct statedb_pool pool;
-	const struct stor_backend *be;
-	char name[STATEDB_VOLUME_NAME_MAX + 1];
-	enum disk_kind kind;
-};
-
-struct job {
-	struct agent *a;
-	struct svm_req req;
-	int64_t task;
-};
-
 /* ---- disks ---- */
 
-static int disk_ref(struct agent *a, const struct vm_disk *d,
-		    struct disk_ref *ret, struct hx_err *err)
+int storage_disk_ref(struct agent *a, const struct vm_disk *d,
+		     struct disk_ref *ret, struct hx_err *err)
 {
 	char pool[STATEDB_POOL_NAME_MAX + 1];
 	int r;
@@ -106,6 +92,8 @@ static int disk_ref(struct agent *a, const struct vm_disk *d,
 		ret->kind = DK_QCOW2;
 	else if (strcmp(ret->pool.type, "btrfs") == 0)
 		ret->kind = DK_BTRFS_RAW;
+	else if (strcmp(ret->pool.type, "rbd") == 0)
+		ret->kind = DK_RBD;
 	return 0;
 }
 
@@ -119,14 +107,14 @@ static int disk_refs(struct agent *a, const struct vm_config *c,
 	int r;
 
 	for (unsigned i = 0; i < c->ndisks; i++) {
-		if ((r = disk_ref(a, &c->disks[i], &refs[i], err)) < 0)
+		if ((r = storage_disk_ref(a, &c->disks[i], &refs[i], err)) < 0)
 			return hx_err_prefix(err, "disks[%u]", i);
 		if (refs[i].kind == DK_NONE)
 			return hx_err_set(
 				err, -EINVAL,
 				"disks[%u]: raw volume '%s' on a %s "
-				"pool has no snapshots (use qcow2, or "
-				"a btrfs pool)",
+				"pool has no snapshots (use qcow2, a "
+				"btrfs or an RBD pool)",
 				i, c->disks[i].volume, refs[i].pool.type);
 		all = i == 0 || all == refs[i].kind ? refs[i].kind : DK_NONE;
 	}
@@ -179,7 +167,8 @@ static int disks_snapshot(const struct vm_config *c, struct disk_ref *refs,
 	return r;
 }
 
-static int snap_running_qcow2(struct job *j, virDomainPtr d, struct hx_err *err)
+static int snap_running_qcow2(struct storage_job *j, virDomainPtr d,
+			      struct hx_err *err)
 {
 	char xml[400];
 	virDomainSnapshotPtr s;
@@ -196,8 +185,8 @@ static int snap_running_qcow2(struct job *j, virDomainPtr d, struct hx_err *err)
 	return 0;
 }
 
-static int snap_running_btrfs(struct job *j, virConnectPtr c, virDomainPtr d,
-			      const struct vm_config *conf,
+static int snap_running_btrfs(struct storage_job *j, virConnectPtr c,
+			      virDomainPtr d, const struct vm_config *conf,
 			      struct disk_ref *refs, struct hx_err *err)
 {
 	char path[1200];
@@ -230,7 +219,8 @@ static int snap_running_btrfs(struct job *j, virConnectPtr c, virDomainPtr d,
 	return r;
 }
 
-static int act_snapshot(struct job *j, virConnectPtr c, struct hx_err *err)
+static int act_snapshot(struct storage_job *j, virConnectPtr c,
+			struct hx_err *err)
 {
 	struct statedb_snapshot s = {.vmid = j->req.vmid};
 	struct disk_ref refs[VM_MAX_DISKS];
@@ -326,9 +316,9 @@ static int snap_find(struct agent *a, int64_t vmid, const char *name,
 }
 
 /* The write-side view of configuration @c (no pending change). */
-static int vm_spec(const struct vm_config *c, struct statedb_vm_spec *s,
-		   char *tags, size_t tags_len, const char **macs,
-		   char **ret_config)
+int storage_vm_spec(const struct vm_config *c, struct statedb_vm_spec *s,
+		    char *tags, size_t tags_len, const char **macs,
+		    char **ret_config)
 {
 	*ret_config = vmconf_dump(c);
 	if (*ret_config == NULL)
@@ -350,7 +340,8 @@ static int vm_spec(const struct vm_config *c, struct statedb_vm_spec *s,
 }
 
 /* Puts the snapshot's configuration back (keeping the VM's name). */
-static int config_restore(struct job *j, const struct vm_config *snapconf,
+static int config_restore(struct storage_job *j,
+			  const struct vm_config *snapconf,
 			  const struct vm_config *cur, struct hx_err *err)
 {
 	struct vm_config *c = malloc(sizeof(*c));
@@ -363,7 +354,7 @@ static int config_restore(struct job *j, const struct vm_config *snapconf,
 		return hx_err_set(err, -ENOMEM, "out of memory");
 	*c = *snapconf;
 	memcpy(c->name, cur->name, sizeof(c->name));
-	if (vm_spec(c, &spec, tags, sizeof(tags), macs, &text) < 0) {
+	if (storage_vm_spec(c, &spec, tags, sizeof(tags), macs, &text) < 0) {
 		free(c);
 		return hx_err_set(err, -ENOMEM, "out of memory");
 	}
@@ -373,7 +364,7 @@ static int config_restore(struct job *j, const struct vm_config *snapconf,
 	return r;
 }
 
-static int disks_rollback(struct job *j, const struct vm_config *c,
+static int disks_rollback(struct storage_job *j, const struct vm_config *c,
 			  struct disk_ref *refs, struct hx_err *err)
 {
 	int r;
@@ -389,7 +380,8 @@ static int disks_rollback(struct job *j, const struct vm_config *c,
 	return 0;
 }
 
-static int act_rollback(struct job *j, virConnectPtr c, struct hx_err *err)
+static int act_rollback(struct storage_job *j, virConnectPtr c,
+			struct hx_err *err)
 {
 	struct statedb_snapshot s = {0};
 	struct disk_ref refs[VM_MAX_DISKS];
@@ -508,7 +500,8 @@ out_free:
 
 /* ---- delete ---- */
 
-static int act_snap_delete(struct job *j, virConnectPtr c, struct hx_err *err)
+static int act_snap_delete(struct storage_job *j, virConnectPtr c,
+			   struct hx_err *err)
 {
 	struct statedb_snapshot s = {0};
 	struct disk_ref refs[VM_MAX_DISKS];
@@ -569,7 +562,7 @@ out:
 
 /* ---- templates and clones ---- */
 
-static int act_template(struct job *j, struct hx_err *err)
+static int act_template(struct storage_job *j, struct hx_err *err)
 {
 	struct statedb_vm vm;
 	struct vm_config *conf = calloc(1, sizeof(*conf));
@@ -583,7 +576,7 @@ static int act_template(struct job *j, struct hx_err *err)
 	if ((r = vmexec_load(j->a->vmx, j->req.vmid, &vm, conf, err)) < 0)
 		goto out;
 	conf->template = true;
-	if (vm_spec(conf, &spec, tags, sizeof(tags), macs, &text) < 0)
+	if (storage_vm_spec(conf, &spec, tags, sizeof(tags), macs, &text) < 0)
 		r = hx_err_set(err, -ENOMEM, "out of memory");
 	else
 		r = statedb_vm_update(j->a->db, j->req.vmid, &spec, vm.digest,
@@ -619,22 +612,131 @@ static int clone_config(const struct vm_config *src, const struct svm_req *q,
 		const struct vm_disk *sd = &src->disks[i];
 		char vol[STATEDB_POOL_NAME_MAX + 64];
 
-		if (strncmp(sd->volume, "local:", 6) == 0)
+		const char *fmt = q->format[0] ? q->format : sd->format;
+
+		if (q->pool[0] != '\0')
+			snprintf(vol, sizeof(vol),
+				 "%s:vm-%" PRId64 "-disk-%zu.%s", q->pool,
+				 newid, i, fmt);
+		else if (strncmp(sd->volume, "local:", 6) == 0)
 			snprintf(vol, sizeof(vol),
 				 "local:vm-%" PRId64 "-disk-%zu", newid, i);
 		else
 			snprintf(vol, sizeof(vol),
 				 "%.*s:vm-%" PRId64 "-disk-%zu.%s",
 				 (int)strcspn(sd->volume, ":"), sd->volume,
-				 newid, i, sd->format);
+				 newid, i, fmt);
 		json_object_set_new(d, "volume", json_string(vol));
+		json_object_set_new(d, "format", json_string(fmt));
 	}
 	r = vmconf_parse(j, ret, err);
 	json_decref(j);
 	return r;
 }
 
-static int act_clone(struct job *j, struct hx_err *err)
+/* References of the disks of @c for a clone: a full clone copies any
+ * pool volume; a linked one needs disks that can be a base (disk_refs). */
+static int clone_refs(struct agent *a, const struct vm_config *c,
+		      struct disk_ref *refs, bool linked, struct hx_err *err)
+{
+	enum disk_kind all;
+	int r;
+
+	if (linked)
+		return disk_refs(a, c, refs, &all, err);
+	for (unsigned i = 0; i < c->ndisks; i++)
+		if ((r = storage_disk_ref(a, &c->disks[i], &refs[i], err)) < 0)
+			return hx_err_prefix(err, "disks[%u]", i);
+	return 0;
+}
+
+/* The clone's disks against its target: a pool that holds images and
+ * is usable here (the copy runs here) and, for another node, shared and
+ * usable there too; a format the pool takes; linked clones stay in their
+ * template's pools. */
+static int clone_target_check(struct agent *a, const struct svm_req *q,
+			      const struct vm_config *nc, struct hx_err *err)
+{
+	bool other = q->node[0] != '\0' && strcmp(q->node, a->cfg.name) != 0;
+	struct statedb_node node;
+	int r;
+
+	if (q->linked && (q->pool[0] != '\0' || q->format[0] != '\0'))
+		return hx_err_set(err, -EINVAL,
+				  "a linked clone stays in its template's "
+				  "pools and formats: drop pool and format, "
+				  "or ask for a full clone (linked: false)");
+	if (other && (r = statedb_node_get(a->db, q->node, &node, err)) < 0)
+		return r;
+	for (unsigned i = 0; i < nc->ndisks; i++) {
+		struct disk_ref ref;
+
+		if (strncmp(nc->disks[i].volume, "local:", 6) == 0) {
+			if (other)
+				return hx_err_set(
+					err, -EINVAL,
+					"disks[%u] is a local: volume: a "
+					"clone for node '%s' needs its disks "
+					"on a shared pool (give pool)",
+					i, q->node);
+			continue;
+		}
+		if ((r = storage_disk_ref(a, &nc->disks[i], &ref, err)) < 0)
+			return hx_err_prefix(err, "disks[%u]", i);
+		if (!statedb_pool_has_content(&ref.pool, "images"))
+			return hx_err_set(err, -EINVAL,
+					  "pool '%s' does not hold images",
+					  ref.pool.name);
+		if (strcmp(ref.pool.type, "rbd") == 0 &&
+		    strcmp(nc->disks[i].format, "raw") != 0)
+			return hx_err_set(err, -EINVAL,
+					  "disks[%u]: an RBD pool holds raw "
+					  "images (format: raw)",
+					  i);
+		if (other && (!ref.pool.shared ||
+			      !statedb_pool_on_node(&ref.pool, q->node)))
+			return hx_err_set(err, -EINVAL,
+					  "disks[%u]: pool '%s' is %s: a clone "
+					  "for node '%s' needs a shared pool "
+					  "that node may use",
+					  i, ref.pool.name,
+					  ref.pool.shared ? "not for that node"
+							  : "node-local",
+					  q->node);
+	}
+	return 0;
+}
+
+/* A full copy of @src into @dst, a volume of another pool (any two
+ * backends): @dst is created with @src's size, then qemu-img converts
+ * into it, changing the format if they differ. */
+static int copy_across(const struct disk_ref *src, const struct disk_ref *dst,
+		       struct hx_err *err)
+{
+	char spath[1100], dpath[1100];
+	const char *sfmt = stor_format_of(src->name);
+	const char *dfmt = stor_format_of(dst->name);
+	struct stor_vol v;
+	int r;
+
+	if (sfmt == NULL || dfmt == NULL)
+		return hx_err_set(err, -EINVAL, "clone: bad volume names");
+	if ((r = src->be->info(&src->pool, src->name, &v, err)) < 0)
+		return r;
+	if (src->be->path(&src->pool, src->name, spath, sizeof(spath)) < 0 ||
+	    dst->be->path(&dst->pool, dst->name, dpath, sizeof(dpath)) < 0)
+		return hx_err_set(err, -ENAMETOOLONG, "path too long");
+	if ((r = dst->be->create(&dst->pool, dst->name, v.size_bytes, err)) <
+	    0)
+		return r;
+	const char *argv[] = {"qemu-img", "convert", "-U", "-n", "-f", sfmt,
+			      "-O",	  dfmt,	     spath, dpath, NULL};
+	if ((r = stor_run(argv, 3600000, "qemu-img convert", err)) < 0)
+		(void)dst->be->remove(&dst->pool, dst->name, NULL);
+	return r;
+}
+
+static int act_clone(struct storage_job *j, struct hx_err *err)
 {
 	struct disk_ref src[VM_MAX_DISKS], dst[VM_MAX_DISKS];
 	struct statedb_vm vm;
@@ -642,7 +744,6 @@ static int act_clone(struct job *j, struct hx_err *err)
 	const char *macs[VM_MAX_NICS];
 	struct statedb_vm_spec spec;
 	char tags[1100], *text = NULL;
-	enum disk_kind all;
 	int64_t newid = j->req.newid;
 	unsigned done = 0;
 	int r;
@@ -660,24 +761,31 @@ static int act_clone(struct job *j, struct hx_err *err)
 			       j->req.vmid);
 		goto out_free;
 	}
-	if ((r = disk_refs(j->a, conf, src, &all, err)) < 0 ||
+	if ((r = clone_refs(j->a, conf, src, j->req.linked, err)) < 0 ||
 	    (r = clone_config(conf, &j->req, newid, nc, err)) < 0 ||
-	    (r = disk_refs(j->a, nc, dst, &all, err)) < 0)
+	    (r = clone_refs(j->a, nc, dst, j->req.linked, err)) < 0)
 		goto out_free;
-	snprintf(nc->node, sizeof(nc->node), "%s", j->a->cfg.name);
-	if (vm_spec(nc, &spec, tags, sizeof(tags), macs, &text) < 0) {
+	snprintf(nc->node, sizeof(nc->node), "%s",
+		 j->req.node[0] ? j->req.node : j->a->cfg.name);
+	if (storage_vm_spec(nc, &spec, tags, sizeof(tags), macs, &text) < 0) {
 		r = hx_err_set(err, -ENOMEM, "out of memory");
 		goto out_free;
 	}
-	if ((r = statedb_vm_create(j->a->db, newid, j->a->cfg.name, &spec,
+	if ((r = statedb_vm_create(j->a->db, newid, nc->node, &spec,
 				   "stopped", err)) < 0)
 		goto out_free;
 	for (done = 0; done < conf->ndisks; done++) {
 		vmexec_task_progress(j->a->vmx, j->task,
 				     10 + (int)(80 * done / conf->ndisks),
 				     "cloning disks");
-		r = src[done].be->clone(&src[done].pool, src[done].name,
-					dst[done].name, j->req.linked, err);
+		if (strcmp(src[done].pool.name, dst[done].pool.name) != 0 ||
+		    strcmp(stor_format_of(src[done].name) ?: "",
+			   stor_format_of(dst[done].name) ?: "") != 0)
+			r = copy_across(&src[done], &dst[done], err);
+		else
+			r = src[done].be->clone(&src[done].pool, src[done].name,
+						dst[done].name, j->req.linked,
+						err);
 		if (r < 0) {
 			hx_err_prefix(err, "disks[%u]", done);
 			break;
@@ -702,283 +810,11 @@ out_free:
 	return r;
 }
 
-/* ---- disk move ---- */
-
-/* The target of moving disk q->disk of @c: pool, backend, volume name
- * "vm-VMID-disk-I.FMT", format. */
-struct move_target {
-	struct statedb_pool pool;
-	const struct stor_backend *be;
-	char name[STATEDB_VOLUME_NAME_MAX + 1];
-	char volid[STATEDB_POOL_NAME_MAX + STATEDB_VOLUME_NAME_MAX + 2];
-	char format[8];
-};
-
-static int move_target(struct agent *a, const struct svm_req *q,
-		       const struct vm_config *c, struct move_target *t,
-		       struct hx_err *err)
-{
-	const struct vm_disk *d = &c->disks[q->disk];
-	struct statedb_pool_status st = {0};
-	int r;
-
-	memset(t, 0, sizeof(*t));
-	if ((r = storage_pool_here(a, q->pool, &t->pool, &t->be, err)) < 0)
-		return r;
-	if (!statedb_pool_has_content(&t->pool, "images"))
-		return hx_err_set(err, -EINVAL,
-				  "storage pool '%s' does not hold images",
-				  q->pool);
-	if ((r = t->be->status(&t->pool, &st, err)) < 0)
-		return r;
-	if (!st.available)
-		return hx_err_set(err, -EINVAL,
-				  "storage pool '%s' is not available on node "
-				  "'%s': %s",
-				  q->pool, a->cfg.name, st.message);
-	snprintf(t->format, sizeof(t->format), "%s",
-		 q->format[0] ? q->format : d->format);
-	if (strcmp(t->format, "qcow2") != 0 && strcmp(t->format, "raw") != 0)
-		return hx_err_set(err, -EINVAL,
-				  "format: qcow2 or raw, not '%s'", t->format);
-	snprintf(t->name, sizeof(t->name), "vm-%" PRId64 "-disk-%u.%s", c->vmid,
-		 q->disk, t->format);
-	snprintf(t->volid, sizeof(t->volid), "%s:%s", t->pool.name, t->name);
-	if (strcmp(t->volid, d->volume) == 0)
-		return hx_err_set(err, -EINVAL, "disks[%u] is %s already",
-				  q->disk, d->volume);
-	return 0;
-}
-
-static int move_check(struct agent *a, const struct svm_req *q,
-		      const struct statedb_vm *vm, const struct vm_config *c,
-		      struct hx_err *err)
-{
-	struct statedb_snapshot *snaps = NULL;
-	struct move_target t;
-	struct disk_ref src;
-	struct stor_vol v;
-	unsigned n = 0;
-	int r;
-
-	if (q->disk >= c->ndisks)
-		return hx_err_set(err, -ENOENT, "VM %" PRId64 " has no disk %u",
-				  c->vmid, q->disk);
-	if (c->template)
-		return hx_err_set(err, -EBUSY,
-				  "VM %" PRId64 " is a template: its disks are "
-				  "the base of clones",
-				  c->vmid);
-	if (vm->pending != NULL)
-		return hx_err_set(err, -EBUSY,
-				  "VM %" PRId64 " has pending changes: start "
-				  "it or revert them first",
-				  c->vmid);
-	if ((r = statedb_snapshot_list(a->db, c->vmid, &snaps, &n, err)) < 0)
-		return r;
-	statedb_snapshot_list_free(snaps, n);
-	if (n > 0)
-		return hx_err_set(err, -EBUSY,
-				  "VM %" PRId64 " has snapshots, which a moved "
-				  "disk would lose: delete them first",
-				  c->vmid);
-	if ((r = disk_ref(a, &c->disks[q->disk], &src, err)) < 0 ||
-	    (r = move_target(a, q, c, &t, err)) < 0)
-		return r;
-	if (t.be->info(&t.pool, t.name, &v, NULL) == 0)
-		return hx_err_set(err, -EEXIST, "volume '%s' exists already",
-				  t.volid);
-	return 0;
-}
-
-/* Mirrors the running disk @dev into @path, pivots to it. */
-static int move_online(struct job *j, virDomainPtr d, const char *dev,
-		       const char *path, const char *format, struct hx_err *err)
-{
-	virTypedParameter par[1];
-	virDomainBlockJobInfo info;
-	char xml[1400], last[64] = "";
-	uint64_t deadline = hx_now_ms() + 6 * 3600 * 1000ULL;
-	int npar = 0, r;
-
-	snprintf(xml, sizeof(xml),
-		 "<disk type='file'><source file='%s'/>"
-		 "<driver type='%s'/></disk>",
-		 path, format);
-	if (j->req.mibs > 0) {
-		memset(par, 0, sizeof(par));
-		snprintf(par[0].field, sizeof(par[0].field), "%s",
-			 VIR_DOMAIN_BLOCK_COPY_BANDWIDTH);
-		par[0].type = VIR_TYPED_PARAM_ULLONG;
-		par[0].value.ul = (unsigned long long)j->req.mibs << 20;
-		npar = 1;
-	}
-	if (virDomainBlockCopy(d, dev, xml, par, npar,
-			       VIR_DOMAIN_BLOCK_COPY_REUSE_EXT |
-				       VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB) < 0)
-		return hx_err_set(err, -EIO, "block copy: %s",
-				  vmexec_virt_error());
-	for (;;) {
-		r = virDomainGetBlockJobInfo(d, dev, &info, 0);
-		if (r < 0) {
-			r = hx_err_set(err, -EIO, "block copy: %s",
-				       vmexec_virt_error());
-			break;
-		}
-		if (r == 0) {
-			r = hx_err_set(err, -EIO,
-				       "the block copy ended by "
-				       "itself");
-			break;
-		}
-		if (info.end > 0) {
-			int pct = (int)(10 + 85 * (double)info.cur / info.end);
-			char msg[64];
-
-			snprintf(msg, sizeof(msg), "copied %llu/%llu MiB",
-				 info.cur >> 20, info.end >> 20);
-			if (strcmp(msg, last) != 0) {
-				vmexec_task_progress(j->a->vmx, j->task, pct,
-						     msg);
-				snprintf(last, sizeof(last), "%s", msg);
-			}
-		}
-		/* Ready once everything is copied; the pivot is refused
-		 * until QEMU says so, then switches at once. */
-		if (info.end > 0 && info.cur == info.end &&
-		    virDomainBlockJobAbort(
-			    d, dev, VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) == 0) {
-			r = 0;
-			break;
-		}
-		if (hx_now_ms() > deadline) {
-			r = hx_err_set(err, -ETIMEDOUT,
-				       "the block copy did not finish in 6 h");
-			break;
-		}
-		usleep(200000);
-	}
-	if (r < 0)
-		(void)virDomainBlockJobAbort(d, dev, 0);
-	return r;
-}
-
-static int move_offline(const struct disk_ref *src, const char *spath,
-			const char *dpath, const char *format,
-			struct hx_err *err)
-{
-	const char *sfmt = stor_format_of(src->name);
-	const char *argv[] = {"qemu-img", "convert", "-n",  "-f",  sfmt,
-			      "-O",	  format,    spath, dpath, NULL};
-
-	return stor_run(argv, 6 * 3600 * 1000, "qemu-img convert", err);
-}
-
-static int act_move(struct job *j, virConnectPtr c, struct hx_err *err)
-{
-	struct statedb_vm vm;
-	struct vm_config *conf = calloc(1, sizeof(*conf));
-	struct move_target t;
-	struct disk_ref src;
-	struct stor_vol v;
-	struct vm_disk sd;
-	char spath[1100], dpath[1100], dev[8], old[512];
-	const char *macs[VM_MAX_NICS];
-	struct statedb_vm_spec spec;
-	char tags[1100], *text = NULL;
-	virDomainPtr d = NULL;
-	bool running;
-	int r;
-
-	if (conf == NULL)
-		return hx_err_set(err, -ENOMEM, "out of memory");
-	if ((r = vmexec_load(j->a->vmx, j->req.vmid, &vm, conf, err)) < 0)
-		goto out_free;
-	if ((r = move_check(j->a, &j->req, &vm, conf, err)) < 0 ||
-	    (r = disk_ref(j->a, &conf->disks[j->req.disk], &src, err)) < 0 ||
-	    (r = move_target(j->a, &j->req, conf, &t, err)) < 0 ||
-	    (r = src.be->info(&src.pool, src.name, &v, err)) < 0)
-		goto out_vm;
-	if (src.be->path(&src.pool, src.name, spath, sizeof(spath)) < 0 ||
-	    t.be->path(&t.pool, t.name, dpath, sizeof(dpath)) < 0) {
-		r = hx_err_set(err, -ENAMETOOLONG, "path too long");
-		goto out_vm;
-	}
-	vmexec_task_progress(j->a->vmx, j->task, 5, "creating the target");
-	if ((r = t.be->create(&t.pool, t.name, v.size_bytes, err)) < 0)
-		goto out_vm;
-	d = vmexec_domain(c, j->req.vmid);
-	running = d != NULL && virDomainIsActive(d) == 1;
-	vmxml_disk_dev(conf, j->req.disk, dev, sizeof(dev));
-	vmexec_task_log(j->a->vmx, j->task, "moving %s (%s) to %s, %s",
-			conf->disks[j->req.disk].volume, dev, t.volid,
-			running ? "online (block copy)" : "offline");
-	if (running)
-		r = move_online(j, d, dev, dpath, t.format, err);
-	else
-		r = move_offline(&src, spath, dpath, t.format, err);
-	if (r < 0) {
-		(void)t.be->remove(&t.pool, t.name, NULL);
-		goto out_vm;
-	}
-	sd = conf->disks[j->req.disk];
-	snprintf(old, sizeof(old), "%s", sd.volume);
-	snprintf(conf->disks[j->req.disk].volume,
-		 sizeof(conf->disks[j->req.disk].volume), "%s", t.volid);
-	snprintf(conf->disks[j->req.disk].format,
-		 sizeof(conf->disks[j->req.disk].format), "%s", t.format);
-	if (vm_spec(conf, &spec, tags, sizeof(tags), macs, &text) < 0)
-		r = hx_err_set(err, -ENOMEM, "out of memory");
-	else
-		r = statedb_vm_update(j->a->db, j->req.vmid, &spec, NULL, err);
-	if (r < 0) {
-		/* The VM may run on the copy already: keep both volumes and
-		 * say so, rather than delete what it uses. */
-		hx_err_prefix(err,
-			      "disk copied to %s but the configuration "
-			      "still names %s",
-			      t.volid, old);
-		goto out_vm;
-	}
-	vmexec_task_progress(j->a->vmx, j->task, 97, "moved");
-	if (j->req.keep) {
-		vmexec_task_log(j->a->vmx, j->task, "kept the source %s", old);
-	} else if (strncmp(old, "local:", 6) != 0) {
-		/* The configuration no longer names it: the usual checks
-		 * (other VMs, linked clones based on it) decide. */
-		struct hx_err e = {0};
-
-		if (storage_volume_delete(j->a, src.pool.name, src.name, &e) ==
-		    0)
-			vmexec_task_log(j->a->vmx, j->task,
-					"deleted the source %s", old);
-		else
-			vmexec_task_log(j->a->vmx, j->task,
-					"kept the source %s: %s", old, e.msg);
-	} else if (storage_local_is_base(j->a, &sd)) {
-		vmexec_task_log(j->a->vmx, j->task,
-				"kept the source %s (base of a linked clone)",
-				old);
-	} else if (src.be->remove(&src.pool, src.name, NULL) == 0) {
-		vmexec_task_log(j->a->vmx, j->task, "deleted the source %s",
-				old);
-	}
-	storage_kick(j->a);
-out_vm:
-	statedb_vm_clear(&vm);
-out_free:
-	if (d != NULL)
-		virDomainFree(d);
-	free(text);
-	free(conf);
-	return r;
-}
-
 /* ---- jobs ---- */
 
 static void *job_thread(void *data)
 {
-	struct job *j = data;
+	struct storage_job *j = data;
 	struct agent *a = j->a;
 	struct hx_err err = {0};
 	char subject[32];
@@ -1005,7 +841,7 @@ static void *job_thread(void *data)
 			r = act_clone(j, &err);
 			break;
 		case SVM_MOVE:
-			r = act_move(j, c, &err);
+			r = storage_move_run(j, c, &err);
 			break;
 		}
 		virConnectClose(c);
@@ -1053,6 +889,13 @@ static int precheck(struct agent *a, const struct svm_req *q,
 	case SVM_SNAP_CREATE:
 		if ((r = statedb_snapshot_name_check(q->name, err)) < 0)
 			break;
+		if (strcmp(q->name, STORAGE_BASE_SNAP) == 0) {
+			r = hx_err_set(err, -EINVAL,
+				       "snapshot name '%s' is reserved for the "
+				       "base of linked clones",
+				       q->name);
+			break;
+		}
 		if (conf->template) {
 			r = hx_err_set(err, -EBUSY,
 				       "VM %" PRId64
@@ -1070,10 +913,10 @@ static int precheck(struct agent *a, const struct svm_req *q,
 		}
 		if ((r = disk_refs(a, conf, refs, &all, err)) < 0)
 			break;
-		if (running && all == DK_NONE)
+		if (running && (all == DK_NONE || all == DK_RBD))
 			r = hx_err_set(err, -EBUSY,
 				       "a running VM's disks must all be qcow2 "
-				       "or all btrfs raw: stop it first");
+				       "or all btrfs raw (RBD: stop it first)");
 		break;
 	case SVM_SNAP_ROLLBACK:
 	case SVM_SNAP_DELETE:
@@ -1100,7 +943,7 @@ static int precheck(struct agent *a, const struct svm_req *q,
 			r = disk_refs(a, conf, refs, &all, err);
 		break;
 	case SVM_MOVE:
-		r = move_check(a, q, &vm, conf, err);
+		r = storage_move_check(a, q, &vm, conf, err);
 		break;
 	case SVM_CLONE: {
 		struct vm_config *nc = malloc(sizeof(*nc));
@@ -1113,6 +956,8 @@ static int precheck(struct agent *a, const struct svm_req *q,
 			break;
 		}
 		r = clone_config(conf, q, q->newid, nc, err);
+		if (r == 0)
+			r = clone_target_check(a, q, nc, err);
 		free(nc);
 		if (r < 0)
 			break;
@@ -1137,7 +982,7 @@ static int precheck(struct agent *a, const struct svm_req *q,
 				       "convert VM %" PRId64 " first",
 				       q->vmid);
 		else
-			r = disk_refs(a, conf, refs, &all, err);
+			r = clone_refs(a, conf, refs, q->linked, err);
 		break;
 	}
 	free(s.config);
@@ -1153,7 +998,7 @@ int storage_vm_submit(struct agent *a, const struct svm_req *req,
 {
 	struct statedb_task t = {0};
 	pthread_t th;
-	struct job *j;
+	struct storage_job *j;
 	int r;
 
 	if (a->vmx == NULL)

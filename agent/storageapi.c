@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
 #include "agent/storage.h"
@@ -300,6 +301,27 @@ void h_pool_get(struct agent *a, struct api_req *req, struct api_resp *resp)
 	pool_answer(a, req->arg[0], resp);
 }
 
+/* The backend's own checks of a pool definition (options of nfs and rbd
+ * pools). */
+static bool backend_check(const struct statedb_pool *p, struct api_resp *resp)
+{
+	const struct stor_backend *be = stor_backend_of(p->type);
+	struct hx_err err = {0};
+
+	if (be == NULL) {
+		api_error(resp, -EINVAL,
+			  "type: this hxd has no %s backend (see "
+			  "docs/storage.md)",
+			  p->type);
+		return false;
+	}
+	if (be->check != NULL && be->check(p, &err) < 0) {
+		api_error_from(resp, &err);
+		return false;
+	}
+	return true;
+}
+
 void h_pool_create(struct agent *a, struct api_req *req, struct api_resp *resp)
 {
 	static const char *const allowed[] = {"name",	 "type",  "path",
@@ -330,13 +352,8 @@ void h_pool_create(struct agent *a, struct api_req *req, struct api_resp *resp)
 		api_error_from(resp, &err);
 		return;
 	}
-	if (stor_backend_of(p.type) == NULL) {
-		api_error(resp, -EINVAL,
-			  "type: this hxd has no %s backend yet (see "
-			  "docs/storage.md)",
-			  p.type);
+	if (!backend_check(&p, resp))
 		return;
-	}
 	if (statedb_pool_create(a->db, &p, &err) < 0) {
 		api_error_from(resp, &err);
 		return;
@@ -365,7 +382,8 @@ void h_pool_patch(struct agent *a, struct api_req *req, struct api_resp *resp)
 	}
 	if (!words_field(req, resp, "nodes", p.nodes, sizeof(p.nodes)) ||
 	    !words_field(req, resp, "content", p.content, sizeof(p.content)) ||
-	    !options_field(req, resp, p.options, sizeof(p.options)))
+	    !options_field(req, resp, p.options, sizeof(p.options)) ||
+	    !backend_check(&p, resp))
 		return;
 	if (statedb_pool_update(a->db, &p,
 				api_if_match(req, digest, sizeof(digest)),
@@ -728,15 +746,24 @@ void h_vm_template(struct agent *a, struct api_req *req, struct api_resp *resp)
 
 void h_vm_clone(struct agent *a, struct api_req *req, struct api_resp *resp)
 {
-	static const char *const allowed[] = {"name", "vmid", "linked", NULL};
+	static const char *const allowed[] = {"name", "vmid",	"linked",
+					      "pool", "format", "node", NULL};
 	struct svm_req q = {.op = SVM_CLONE};
 	struct statedb_vm vm;
 	struct hx_err err = {0};
 	json_t *v;
 
 	if (!api_body_check(req, resp, allowed, true) ||
-	    !str_field(req, resp, "name", q.newname, sizeof(q.newname), true))
+	    !str_field(req, resp, "name", q.newname, sizeof(q.newname), true) ||
+	    !str_field(req, resp, "pool", q.pool, sizeof(q.pool), false) ||
+	    !str_field(req, resp, "format", q.format, sizeof(q.format), false) ||
+	    !str_field(req, resp, "node", q.node, sizeof(q.node), false))
 		return;
+	if (q.format[0] != '\0' && strcmp(q.format, "qcow2") != 0 &&
+	    strcmp(q.format, "raw") != 0) {
+		api_error(resp, -EINVAL, "format: qcow2 or raw");
+		return;
+	}
 	if ((v = json_object_get(req->body, "linked")) != NULL &&
 	    !json_is_boolean(v)) {
 		api_error(resp, -EINVAL, "linked: must be true or false");
@@ -758,10 +785,12 @@ void h_vm_clone(struct agent *a, struct api_req *req, struct api_resp *resp)
 		statedb_vm_clear(&vm);
 		return;
 	}
-	/* Linked by default from a template, as on Proxmox. */
+	/* Linked by default from a template, as on Proxmox; full when the
+	 * disks go to another pool or format. */
 	v = json_object_get(req->body, "linked");
 	q.linked = v != NULL ? json_is_true(v)
-			     : strstr(vm.config, "\"template\":true") != NULL;
+			     : strstr(vm.config, "\"template\":true") != NULL &&
+				       q.pool[0] == '\0' && q.format[0] == '\0';
 	vm_submit(a, req, resp, &q, &vm);
 	statedb_vm_clear(&vm);
 }
@@ -809,4 +838,91 @@ void h_vm_disk_move(struct agent *a, struct api_req *req, struct api_resp *resp)
 		return;
 	vm_submit(a, req, resp, &q, &vm);
 	statedb_vm_clear(&vm);
+}
+
+/* ---- ISO upload (streamed by api.c, PUT /storage/pools/POOL/iso/NAME) */
+
+void storage_upload_begin(struct agent *a, const char *pool, const char *name,
+			  const char *sha256, const char *length,
+			  const char *actor, struct storage_upload **ret,
+			  struct api_resp *resp)
+{
+	struct hx_err err = {0};
+	int64_t len = -1;
+	char *end;
+
+	*ret = NULL;
+	if (length != NULL) {
+		long long l = strtoll(length, &end, 10);
+		if (*end == '\0' && l >= 0)
+			len = l;
+	}
+	if (storage_iso_open(a, pool, name, sha256, len, actor, ret, &err) < 0)
+		api_error_from(resp, &err);
+}
+
+int storage_upload_write(struct storage_upload *u, const void *buf, size_t len,
+			 struct api_resp *resp)
+{
+	struct hx_err err = {0};
+	int r = storage_iso_write(u, buf, len, &err);
+
+	if (r < 0)
+		api_error_from(resp, &err);
+	return r;
+}
+
+void storage_upload_end(struct agent *a, struct storage_upload *u,
+			struct api_resp *resp)
+{
+	struct storage_iso iso;
+	struct hx_err err = {0};
+
+	if (storage_iso_close(a, u, &iso, &err) < 0) {
+		api_error_from(resp, &err);
+		return;
+	}
+	vol_answer(a, resp, &iso.pool, a->cfg.name, iso.name);
+	if (resp->data != NULL) {
+		json_object_set_new(resp->data, "sha256",
+				    json_string(iso.sha256));
+		resp->status = 201;
+	}
+}
+
+void storage_upload_abort(struct storage_upload *u)
+{
+	storage_iso_abort(u);
+}
+
+/* POST /storage/pools/POOL/iso {"name", "url", "sha256"}: a download task
+ * on the node that keeps the pool's files. */
+void h_iso_download(struct agent *a, struct api_req *req, struct api_resp *resp)
+{
+	static const char *const allowed[] = {"name", "url", "sha256", NULL};
+	char name[STATEDB_VOLUME_NAME_MAX + 1], url[2048], sha[80], node[64];
+	struct statedb_pool p;
+	struct hx_err err = {0};
+	int64_t task;
+
+	if (!api_body_check(req, resp, allowed, true) ||
+	    !str_field(req, resp, "name", name, sizeof(name), true) ||
+	    !str_field(req, resp, "url", url, sizeof(url), true) ||
+	    !str_field(req, resp, "sha256", sha, sizeof(sha), true))
+		return;
+	if (!vol_route(a, req, resp, &p, node, sizeof(node)))
+		return;
+	if (storage_iso_download(a, p.name, name, url, sha, req->actor, &task,
+				 &err) < 0) {
+		api_error_from(resp, &err);
+		return;
+	}
+	resp->status = 202;
+	resp->data =
+		json_pack("{s:s, s:I}", "volid", "", "task", (json_int_t)task);
+	if (resp->data != NULL) {
+		char volid[STATEDB_POOL_NAME_MAX + STATEDB_VOLUME_NAME_MAX + 2];
+		snprintf(volid, sizeof(volid), "%s:%s", p.name, name);
+		json_object_set_new(resp->data, "volid", json_string(volid));
+	}
 }

@@ -111,6 +111,9 @@ void vmxml_domain_name(int64_t vmid, char *buf, size_t len);
 /* Absolute path of disk @d's volume into @buf. */
 int vmxml_volume_path(const struct vm_paths *p, const struct vm_disk *d,
 		      char *buf, size_t len);
+/* A <disk> element for a block copy into @path (a file, or an nfs:// or
+ * rbd: volume) of @format; malloc'ed, NULL on OOM. */
+char *vmxml_disk_xml(const char *path, const char *format);
 /* Renders the domain XML (malloc'ed). -EINVAL if a path does not fit. */
 int vmxml_render(const struct vm_config *c, const struct vm_paths *p,
 		 char **ret_xml, struct hx_err *err);

@@ -120,7 +120,7 @@ static int volumes_ensure(struct vmexec *x, const struct vm_config *c,
 }
 
 void vmexec_volumes_delete(struct vmexec *x, const struct vm_config *c,
-			   int64_t task)
+			   bool pools, int64_t task)
 {
 	char vm_dir[1100], path[1100];
 	struct vm_paths p;
@@ -131,7 +131,11 @@ void vmexec_volumes_delete(struct vmexec *x, const struct vm_config *c,
 
 		if (v[0] != '/' && !vmexec_is_local(&c->disks[i])) {
 			struct hx_err e = {0};
-			int r = storage_volume_release(x->a, v, c->vmid, &e);
+			int r;
+
+			if (!pools)
+				continue;
+			r = storage_volume_release(x->a, v, c->vmid, &e);
 
 			if (r > 0)
 				vmexec_task_log(x, task, "deleted volume %s", v);
@@ -484,7 +488,7 @@ static int act_create(struct vmexec *x, virConnectPtr c, struct job *j,
 	vmexec_task_progress(x, j->task, 10, "creating volumes");
 	if ((r = volumes_ensure(x, conf, j->task, err)) < 0) {
 		/* Nothing of this VM may remain: the row goes too. */
-		vmexec_volumes_delete(x, conf, j->task);
+		vmexec_volumes_delete(x, conf, true, j->task);
 		(void)statedb_vm_delete(x->a->db, j->req.vmid, NULL);
 		goto out;
 	}
@@ -534,7 +538,7 @@ static int act_delete(struct vmexec *x, virConnectPtr c, struct job *j,
 		virDomainFree(d);
 	}
 	vmexec_task_progress(x, j->task, 30, "deleting volumes");
-	vmexec_volumes_delete(x, conf, j->task);
+	vmexec_volumes_delete(x, conf, true, j->task);
 	vmexec_vm_dir_delete(x, j->req.vmid);
 	r = statedb_vm_delete(x->a->db, j->req.vmid, err);
 out:

@@ -152,7 +152,7 @@ static bool local_check(struct agent *a, const struct vm_config *c,
 		api_error_from(resp, &serr);
 		return false;
 	}
-	const char *files[][2] = {{"cdrom.iso", c->cdrom},
+	const char *files[][2] = {{"cdrom.iso", c->cdrom[0] == '/' ? c->cdrom : ""},
 				  {"kernel.path", c->has_kernel ? c->kernel : ""},
 				  {"kernel.initrd", c->has_kernel ? c->initrd : ""}};
 	for (size_t i = 0; i < HX_ARRAY_SIZE(files); i++) {

@@ -693,8 +693,33 @@ int vmconf_parse(json_t *j, struct vm_config *ret, struct hx_err *err)
 				  "must be null or {\"iso\": \"/path.iso\"}");
 			goto fail;
 		}
-		if (!get_path(&x, iso, "cdrom.iso", c->cdrom, sizeof(c->cdrom)))
+		if (json_is_string(iso) && json_string_value(iso)[0] != '/') {
+			/* POOL:NAME.iso, an ISO volume of a pool */
+			char pool[STATEDB_POOL_NAME_MAX + 1];
+			char name[STATEDB_VOLUME_NAME_MAX + 1];
+			struct hx_err verr = {0};
+			size_t n;
+
+			if (!get_str(&x, iso, "cdrom.iso", c->cdrom,
+				     sizeof(c->cdrom)))
+				goto fail;
+			if (statedb_volid_parse(c->cdrom, pool, sizeof(pool),
+						name, sizeof(name), &verr) < 0) {
+				(void)bad(&x, "cdrom.iso", "%s", verr.msg);
+				goto fail;
+			}
+			n = strlen(name);
+			if (n < 5 || strcmp(name + n - 4, ".iso") != 0) {
+				(void)bad(&x, "cdrom.iso",
+					  "'%s': an ISO volume's name ends in "
+					  ".iso",
+					  c->cdrom);
+				goto fail;
+			}
+		} else if (!get_path(&x, iso, "cdrom.iso", c->cdrom,
+				     sizeof(c->cdrom))) {
 			goto fail;
+		}
 	}
 	if ((v = json_object_get(j, "nics")) != NULL) {
 		if (!parse_array(&x, v, "nics", VM_MAX_NICS))

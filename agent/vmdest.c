@@ -90,15 +90,12 @@ static int node_check(struct vmexec *x, const struct vm_config *c,
 	}
 	for (unsigned i = 0; i < c->ndisks; i++) {
 		const char *v = c->disks[i].volume;
-		char path[1100];
 		struct hx_err e = {0};
 
 		if (v[0] == '/' || vmexec_is_local(&c->disks[i]))
 			continue;
 		/* Pool volumes travel only on shared pools. */
-		if (storage_volume_path(x->a, v, true, path, sizeof(path),
-					&e) < 0 ||
-		    stat(path, &st) < 0)
+		if (storage_volume_reachable(x->a, v, &e) < 0)
 			return hx_err_set(err, -EINVAL,
 					  "disks[%u]: '%s' cannot move to node "
 					  "'%s': %s",
@@ -113,7 +110,18 @@ static int node_check(struct vmexec *x, const struct vm_config *c,
 					  "(local disks are copied, others "
 					  "must be shared)",
 					  i, c->disks[i].volume, me);
-	const char *files[] = {c->cdrom, c->has_kernel ? c->kernel : "",
+	if (c->cdrom[0] != '\0' && c->cdrom[0] != '/') {
+		struct hx_err e = {0};
+
+		if (storage_volume_reachable(x->a, c->cdrom, &e) < 0)
+			return hx_err_set(err, -EINVAL,
+					  "cdrom '%s' cannot move to node '%s': "
+					  "%s",
+					  c->cdrom, me,
+					  e.msg[0] ? e.msg : "not found there");
+	}
+	const char *files[] = {c->cdrom[0] == '/' ? c->cdrom : "",
+			       c->has_kernel ? c->kernel : "",
 			       c->has_kernel ? c->initrd : ""};
 	for (size_t i = 0; i < HX_ARRAY_SIZE(files); i++)
 		if (files[i][0] != '\0' && stat(files[i], &st) < 0)

@@ -96,9 +96,12 @@ void vmexec_task_progress(struct vmexec *x, int64_t task, int pct,
 			  const char *msg);
 /* Whether the disk is a "local:" volume (in the node's images dir). */
 bool vmexec_is_local(const struct vm_disk *d);
-/* Deletes the VM's "local:" volumes on this node. */
+/* Deletes the VM's "local:" volumes on this node and, with @pools, the
+ * pool volumes hxd named for it (storage_volume_release()). A migration's
+ * source passes false: a pool volume there is on a shared pool, the very
+ * one the destination now uses. */
 void vmexec_volumes_delete(struct vmexec *x, const struct vm_config *c,
-			   int64_t task);
+			   bool pools, int64_t task);
 /* Deletes DATA_DIR/vms/VMID and what is in it. */
 void vmexec_vm_dir_delete(struct vmexec *x, int64_t vmid);
 /* Reads VM @vmid and parses its configuration. */

@@ -166,7 +166,7 @@ static void drop_source(struct vmexec *x, virConnectPtr c, int64_t vmid,
 	}
 	if (conf != NULL && vmexec_load(x, vmid, &vm, conf, NULL) == 0) {
 		statedb_vm_clear(&vm);
-		vmexec_volumes_delete(x, conf, task);
+		vmexec_volumes_delete(x, conf, false, task);
 	}
 	free(conf);
 	vmexec_vm_dir_delete(x, vmid);

@@ -204,6 +204,65 @@ void vmxml_disk_dev(const struct vm_config *c, unsigned i, char *buf,
 	disk_target(c->disks[i].bus, n, buf, len, &bus);
 }
 
+/*
+ * Where a disk's data is: a file, or for the volumes of network pools
+ * (storage_resolve() answers with QEMU's own names) an NFS file
+ * "nfs://HOST/PATH" or a Ceph RBD image "rbd:POOL/IMAGE:conf=FILE", which
+ * QEMU opens itself (libvirt's network disks).
+ */
+static bool is_network(const char *path)
+{
+	return strncmp(path, "nfs://", 6) == 0 || strncmp(path, "rbd:", 4) == 0;
+}
+
+static void disk_source(struct xbuf *b, const char *path)
+{
+	if (strncmp(path, "nfs://", 6) == 0) {
+		const char *host = path + 6, *slash = strchr(host, '/');
+		size_t hl = slash != NULL ? (size_t)(slash - host) : strlen(host);
+
+		xadd(b, "      <source protocol='nfs' name='");
+		xesc(b, slash != NULL ? slash : "/");
+		xadd(b, "'>\n        <host name='%.*s'/>\n      </source>\n",
+		     (int)hl, host);
+	} else if (strncmp(path, "rbd:", 4) == 0) {
+		const char *conf = strstr(path, ":conf=");
+		char name[256];
+
+		snprintf(name, sizeof(name), "%.*s",
+			 (int)(conf != NULL ? (size_t)(conf - path - 4)
+					    : strlen(path + 4)),
+			 path + 4);
+		xadd(b, "      <source protocol='rbd' name='");
+		xesc(b, name);
+		xadd(b, "'>\n");
+		if (conf != NULL) {
+			xadd(b, "        <config file='");
+			xesc(b, conf + 6);
+			xadd(b, "'/>\n");
+		}
+		xadd(b, "      </source>\n");
+	} else {
+		xadd(b, "      <source file='");
+		xesc(b, path);
+		xadd(b, "'/>\n");
+	}
+}
+
+char *vmxml_disk_xml(const char *path, const char *format)
+{
+	struct xbuf b = {0};
+
+	xadd(&b, "<disk type='%s'>\n", is_network(path) ? "network" : "file");
+	disk_source(&b, path);
+	xadd(&b, "  <driver type='%s'/>\n</disk>\n", format);
+	if (b.oom) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}
+
 static int render_disks(struct xbuf *b, const struct vm_config *c,
 			const struct vm_paths *p, struct hx_err *err)
 {
@@ -225,13 +284,13 @@ static int render_disks(struct xbuf *b, const struct vm_config *c,
 					  d->volume, hx_strerror(r));
 		disk_target(d->bus, (*counter)++, dev, sizeof(dev), &bus);
 		scsi = scsi || strcmp(bus, "scsi") == 0;
-		xadd(b, "    <disk type='file' device='disk'>\n");
+		xadd(b, "    <disk type='%s' device='disk'>\n",
+		     is_network(path) ? "network" : "file");
 		xadd(b, "      <driver name='qemu' type='%s' cache='%s' "
 			"discard='unmap'/>\n",
 		     d->format, d->cache);
-		xadd(b, "      <source file='");
-		xesc(b, path);
-		xadd(b, "'/>\n      <target dev='%s' bus='%s'/>\n", dev, bus);
+		disk_source(b, path);
+		xadd(b, "      <target dev='%s' bus='%s'/>\n", dev, bus);
 		snprintf(name, sizeof(name), "disk%u", i % 100);
 		boot_elem(b, c, name);
 		xadd(b, "      <alias name='ua-disk%u'/>\n", i);
@@ -239,6 +298,16 @@ static int render_disks(struct xbuf *b, const struct vm_config *c,
 	}
 	if (c->cdrom[0] != '\0') {
 		bool ide = strcmp(c->machine, "pc") == 0;
+		char iso[1024];
+
+		if (c->cdrom[0] == '/')
+			snprintf(iso, sizeof(iso), "%s", c->cdrom);
+		else if (p->resolve == NULL ||
+			 (r = p->resolve(p->resolve_data, c->cdrom, iso,
+					 sizeof(iso))) < 0)
+			return hx_err_set(err, -EINVAL,
+					  "cdrom: volume '%s' cannot be resolved",
+					  c->cdrom);
 		/* The CD-ROM sits after the disks of its bus. */
 		if (ide)
 			disk_target("ide", nhd + (nhd < 2 ? 2 - nhd : 0), dev,
@@ -252,7 +321,7 @@ static int render_disks(struct xbuf *b, const struct vm_config *c,
 		xadd(b, "    <disk type='file' device='cdrom'>\n"
 			"      <driver name='qemu' type='raw'/>\n"
 			"      <source file='");
-		xesc(b, c->cdrom);
+		xesc(b, iso);
 		xadd(b, "'/>\n      <target dev='%s' bus='%s'/>\n"
 			"      <readonly/>\n",
 		     dev, bus);

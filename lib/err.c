@@ -22,6 +22,7 @@ static const struct {
 	{HX_ENOTINIT, "node is not part of a cluster"},
 	{HX_EAUTH, "authentication failed"},
 	{HX_EBUSY, "database is locked"},
+	{HX_ENOSPACE, "not enough free space in the storage pool"},
 };
 
 const char *hx_strerror(int code)

@@ -26,6 +26,7 @@ enum {
 	HX_ENOTINIT = -1009,	/* this node is not part of a cluster yet */
 	HX_EAUTH = -1010,	/* peer or client failed authentication */
 	HX_EBUSY = -1011,	/* database is locked by another writer */
+	HX_ENOSPACE = -1012,	/* a storage pool has not enough free space */
 };
 
 /* Returns a static description of @code (negative errno or HX_E*). */

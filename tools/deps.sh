@@ -9,7 +9,10 @@ pkgs=(build-essential autoconf automake libtool autoconf-archive pkg-config
 	busybox-static cpio kmod qemu-system-x86 qemu-utils ovmf socat
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
 	libvirt-dev libxml2-dev btrfs-progs libnl-3-dev libnl-route-3-dev
-	libnftables-dev nftables dnsmasq-base frr)
+	libnftables-dev nftables dnsmasq-base frr
+	libnfs-dev librbd-dev librados-dev qemu-block-extra
+	nfs-ganesha nfs-ganesha-vfs rpcbind ceph-mon ceph-mgr ceph-osd
+	ceph-common uuid-runtime)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -379,6 +379,13 @@ static int http_set_body(CURL *h, const struct hxctl_req *req, char **ret)
 			strcmp(req->method, "PATCH") == 0;
 
 	*ret = NULL;
+	if (req->upload != NULL) {
+		(void)curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		(void)curl_easy_setopt(h, CURLOPT_READDATA, req->upload);
+		(void)curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+				       (curl_off_t)req->upload_size);
+		return 0;
+	}
 	if (!has_body) {
 		if (strcmp(req->method, "GET") != 0)
 			(void)curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,

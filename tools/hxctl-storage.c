@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tools/hxctl.h"
 
@@ -567,6 +568,13 @@ int hxctl_cmd_vm_clone(struct hxctl *c, const struct hxctl_args *a)
 		json_object_set_new(body, "linked", json_false());
 	if (hxctl_args_get(a, "linked") != NULL)
 		json_object_set_new(body, "linked", json_true());
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const keys[] = {"pool", "format", "node"};
+		const char *v = hxctl_args_get(a, keys[i]);
+
+		if (v != NULL)
+			json_object_set_new(body, keys[i], json_string(v));
+	}
 	code = vm_task(c, a, "POST", "/clone", NULL, "", body, "clone");
 	json_decref(body);
 	return code;
@@ -656,5 +664,115 @@ int hxctl_cmd_vm_move_disk(struct hxctl *c, const struct hxctl_args *a)
 	snprintf(sub, sizeof(sub), "/disks/%lld", (long long)disk);
 	code = vm_task(c, a, "POST", sub, NULL, "/move", body, "move disk");
 	json_decref(body);
+	return code;
+}
+
+int hxctl_cmd_storage_upload(struct hxctl *c, const struct hxctl_args *a)
+{
+	const char *sha = hxctl_args_get(a, "sha256");
+	const char *name = hxctl_args_get(a, "name");
+	struct hxctl_req req = {.method = "PUT",
+				.timeout_ms = 6 * 3600 * 1000L};
+	char path[1024];
+	struct stat st;
+	FILE *f;
+	int code;
+
+	if (sha == NULL) {
+		hxctl_warn("--sha256 HEX is required: the node keeps the file "
+			   "only if it matches");
+		return HXCTL_EXIT_USAGE;
+	}
+	if (name == NULL) {
+		name = strrchr(a->pos[1], '/');
+		name = name != NULL ? name + 1 : a->pos[1];
+	}
+	if ((f = fopen(a->pos[1], "rb")) == NULL) {
+		hxctl_warn("cannot open '%s': %s", a->pos[1], strerror(errno));
+		return HXCTL_EXIT_ERROR;
+	}
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+		hxctl_warn("'%s' is not a regular file", a->pos[1]);
+		fclose(f);
+		return HXCTL_EXIT_ERROR;
+	}
+	if (pool_path(path, sizeof(path), a->pos[0], NULL, false, NULL, NULL) <
+	    0) {
+		fclose(f);
+		return HXCTL_EXIT_USAGE;
+	}
+	{
+		char *en = hxctl_escape(name);
+		size_t n = strlen(path);
+
+		if (en == NULL ||
+		    snprintf(path + n, sizeof(path) - n, "/iso/%s", en) >=
+			    (int)(sizeof(path) - n)) {
+			free(en);
+			fclose(f);
+			return HXCTL_EXIT_USAGE;
+		}
+		free(en);
+	}
+	if (hxctl_query_add(path, sizeof(path), "sha256", sha) < 0) {
+		fclose(f);
+		return HXCTL_EXIT_USAGE;
+	}
+	req.path = path;
+	req.upload = f;
+	req.upload_size = st.st_size;
+	code = call_print(c, &req, vols_print);
+	fclose(f);
+	return code;
+}
+
+int hxctl_cmd_storage_download(struct hxctl *c, const struct hxctl_args *a)
+{
+	const char *sha = hxctl_args_get(a, "sha256");
+	const char *name = hxctl_args_get(a, "name");
+	struct hxctl_req req = {.method = "POST"};
+	struct hxctl_resp resp;
+	char path[512];
+	json_t *body;
+	int64_t task;
+	int code;
+
+	if (sha == NULL) {
+		hxctl_warn("--sha256 HEX is required: the node keeps the file "
+			   "only if it matches");
+		return HXCTL_EXIT_USAGE;
+	}
+	if (name == NULL) {
+		name = strrchr(a->pos[1], '/');
+		name = name != NULL ? name + 1 : a->pos[1];
+	}
+	if (pool_path(path, sizeof(path), a->pos[0], NULL, false, "/iso",
+		      hxctl_args_get(a, "node")) < 0)
+		return HXCTL_EXIT_USAGE;
+	body = json_pack("{s:s, s:s, s:s}", "name", name, "url", a->pos[1],
+			 "sha256", sha);
+	if (body == NULL)
+		return HXCTL_EXIT_ERROR;
+	req.path = path;
+	req.body = body;
+	code = hxctl_call(c, &req, &resp);
+	json_decref(body);
+	if (code != HXCTL_EXIT_OK) {
+		hxctl_fail(&resp, code);
+	} else if (!hxctl_json_int(resp.data, "task", &task)) {
+		hxctl_warn("unexpected answer: no task ID");
+		code = HXCTL_EXIT_ERROR;
+	} else {
+		if (c->json && hxctl_args_get(a, "wait") == NULL)
+			hxctl_json_print(resp.data);
+		else if (!c->json)
+			printf("%s: download: task %lld\n",
+			       hxctl_json_str(resp.data, "volid", "?"),
+			       (long long)task);
+		fflush(stdout);
+		if (hxctl_args_get(a, "wait") != NULL)
+			code = hxctl_task_wait(c, task, 6 * 3600);
+	}
+	hxctl_resp_close(&resp);
 	return code;
 }

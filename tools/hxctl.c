@@ -268,13 +268,18 @@ static const struct ctl_command ctl_commands[] = {
 	 "VM [--wait]", "turn a stopped VM into a template",
 	 "A template never starts; its disks are the base of linked\n"
 	 "clones."},
-	{"vm", "clone", hxctl_cmd_vm_clone, "vmid: full linked wait", 2, 2,
-	 "VM NAME [--vmid N] [--full|--linked] [--wait]",
-	 "clone a VM on its node",
+	{"vm", "clone", hxctl_cmd_vm_clone,
+	 "vmid: full linked pool: format: node: wait", 2, 2,
+	 "VM NAME [--vmid N] [--full|--linked] [--pool POOL] "
+	 "[--format qcow2|raw] [--node NODE] [--wait]",
+	 "clone a VM",
 	 "A template is cloned linked by default (qcow2 backing file, btrfs\n"
-	 "snapshot: instant), any stopped VM in full (qemu-img convert,\n"
-	 "btrfs reflink copy). The clone gets new MACs and the next free\n"
-	 "VMID unless --vmid."},
+	 "snapshot, RBD clone: instant), any stopped VM in full (qemu-img\n"
+	 "convert, btrfs reflink copy, RBD copy). --pool puts the clone's\n"
+	 "disks in another pool (a full copy, --format to change it);\n"
+	 "--node makes it a VM of another node, whose disks must then be on\n"
+	 "a shared pool that node may use. The clone gets new MACs and the\n"
+	 "next free VMID unless --vmid."},
 	{"vm", "move-disk", hxctl_cmd_vm_move_disk,
 	 "format: keep bandwidth: wait", 3, 3,
 	 "VM DISK POOL [--format qcow2|raw] [--keep] [--bandwidth MBPS] "
@@ -292,7 +297,7 @@ static const struct ctl_command ctl_commands[] = {
 	 "show one storage pool", NULL},
 	{"storage", "add", hxctl_cmd_storage_add,
 	 "type: path: nodes: content: shared option:", 1, 1,
-	 "POOL --type dir|btrfs --path DIR [--nodes N1,N2] "
+	 "POOL --type dir|btrfs|nfs|rbd [--path DIR] [--nodes N1,N2] "
 	 "[--content images,iso,backup,template] [--shared] "
 	 "[--option KEY=VALUE]...",
 	 "define a storage pool for the cluster",
@@ -300,8 +305,10 @@ static const struct ctl_command ctl_commands[] = {
 	 "directory). --nodes limits the nodes that may use it (default:\n"
 	 "all); --content defaults to images. --shared says every node\n"
 	 "sees the same files (a cluster filesystem), so VMs on it migrate\n"
-	 "without copying. LVM and ZFS cannot run on this kernel: see\n"
-	 "docs/storage.md."},
+	 "without copying. nfs: --path EXPORT --option server=HOST\n"
+	 "(QEMU's own NFS client; shared). rbd: --option pool=CEPH_POOL\n"
+	 "--option conf=/etc/ceph/ceph.conf (librbd; shared). LVM and ZFS\n"
+	 "cannot run on this kernel: see docs/storage.md."},
 	{"storage", "set", hxctl_cmd_storage_set,
 	 "nodes: content: option: digest:", 1, 1,
 	 "POOL [--nodes N1,N2] [--content LIST] [--option KEY=VALUE]... "
@@ -320,6 +327,20 @@ static const struct ctl_command ctl_commands[] = {
 	 "POOL:NAME --size SIZE [--node NODE]", "create an empty volume",
 	 "NAME ends in .qcow2 or .raw, which sets the format. SIZE is MiB\n"
 	 "or takes a G or T suffix."},
+	{"storage", "upload", hxctl_cmd_storage_upload, "sha256: name:", 2, 2,
+	 "POOL FILE --sha256 HEX [--name NAME.iso]",
+	 "upload an ISO image into a pool",
+	 "The file is streamed to the node asked (for a node-local pool, ask\n"
+	 "the node that should hold it) and kept only if its SHA-256 is\n"
+	 "HEX (e.g. from sha256sum or the distribution's SHA256SUMS).\n"
+	 "NAME defaults to the file's name; it ends in .iso."},
+	{"storage", "download", hxctl_cmd_storage_download,
+	 "sha256: name: node: wait", 2, 2,
+	 "POOL URL --sha256 HEX [--name NAME.iso] [--node NODE] [--wait]",
+	 "download an ISO image from a URL into a pool",
+	 "The node that keeps the pool's files fetches URL (http or https)\n"
+	 "as a task and keeps it only if its SHA-256 is HEX. NAME defaults\n"
+	 "to the URL's last segment."},
 	{"storage", "free", hxctl_cmd_storage_free, "node:", 1, 1,
 	 "POOL:NAME [--node NODE]", "delete a volume no VM uses", NULL},
 	{"storage", "resize", hxctl_cmd_storage_resize, "size: node:", 1, 1,

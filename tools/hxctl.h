@@ -180,6 +180,8 @@ struct hxctl_req {
 				 no body */
 	const char *if_match; /* borrowed; NULL: none */
 	long timeout_ms;      /* 0: HXCTL_REQUEST_TIMEOUT_MS */
+	FILE *upload;	      /* borrowed; the body of a PUT, streamed */
+	int64_t upload_size;  /* its size in bytes */
 };
 
 /* The outcome of one call; close it with hxctl_resp_close(). */
@@ -407,5 +409,7 @@ hxctl_cmd_fn hxctl_cmd_net_fw_ipset_delete;
 hxctl_cmd_fn hxctl_cmd_net_fw_ruleset;
 hxctl_cmd_fn hxctl_cmd_net_fw_macros;
 hxctl_cmd_fn hxctl_cmd_vm_move_disk;
+hxctl_cmd_fn hxctl_cmd_storage_upload;
+hxctl_cmd_fn hxctl_cmd_storage_download;
 
 #endif /* HX_TOOLS_HXCTL_H */

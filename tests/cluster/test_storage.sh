@@ -11,7 +11,9 @@
 #  - templates and linked clones (qcow2 backing file, btrfs snapshot)
 #    boot and write to their own volumes; the template's stay untouched;
 #  - a running clone's disk grows online; a volume in use is not deleted;
-#  - a running clone's disk moves online to another pool (block copy).
+#  - a running clone's disk moves online to another pool (block copy);
+#  - an ISO is downloaded from a URL (a web server in n2's namespace) with
+#    its checksum verified; failed downloads leave nothing.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../lib/libvirt.sh"
 
@@ -19,8 +21,9 @@ command -v mkfs.btrfs >/dev/null || fail "mkfs.btrfs missing (btrfs-progs; tools
 guest_paths
 STOR=$(mktemp -d /tmp/hx-stor-cluster-XXXXXX)
 # After libvirt (QEMU holds the images) and before lib.sh's cleanup.
+WEB_PID=
 # shellcheck disable=SC2154 # hx_libvirt_rc is set inside the trap
-trap 'hx_libvirt_rc=$?; libvirt_stop_all; mountpoint -q "$STOR/tank" && umount "$STOR/tank"; rm -rf "$STOR"; (exit $hx_libvirt_rc); cleanup' EXIT
+trap 'hx_libvirt_rc=$?; [ -n "$WEB_PID" ] && kill "$WEB_PID" 2>/dev/null; libvirt_stop_all; mountpoint -q "$STOR/tank" && { umount "$STOR/tank" || umount -l "$STOR/tank"; }; rm -rf "$STOR"; (exit $hx_libvirt_rc); cleanup' EXIT
 mkdir -p "$STOR/fast" "$STOR/tank"
 truncate -s 512M "$STOR/btrfs.img"
 mkfs.btrfs -q "$STOR/btrfs.img" >/dev/null || fail "mkfs.btrfs"
@@ -92,6 +95,46 @@ wait_until 100 0.2 avail tank || fail "tank not reported available by n1"
 [ "$(api 2 GET /storage/pools/fast | jq '.data.status | length')" = 1 ] ||
 	fail "n2 reports a pool that is not for it"
 ok "pools defined through n2, reported by n1 only"
+
+# ---- ISO download from a URL (a web server in n2's namespace) ----
+mkdir -p "$STOR/isos" "$STOR/web"
+head -c 2000000 /dev/urandom >"$STOR/web/test.iso"
+sum=$(sha256sum "$STOR/web/test.iso" | cut -d' ' -f1)
+ip netns exec "$(ns 2)" python3 -m http.server 8080 --bind "$(ip_of 2)" \
+	--directory "$STOR/web" >/dev/null 2>&1 &
+WEB_PID=$!
+wait_until 50 0.2 ip netns exec "$(ns 1)" curl -sf -o /dev/null "http://$(ip_of 2):8080/test.iso" ||
+	fail "web server in n2's namespace"
+api 2 POST /storage/pools "{\"name\":\"isos\",\"type\":\"dir\",\"path\":\"$STOR/isos\",\"nodes\":[\"n1\"],\"content\":[\"iso\"]}" |
+	jq -e '.data.name == "isos"' >/dev/null || fail "iso pool"
+task_fails() { # METHOD PATH BODY REGEX: a task that ends in error
+	local out t s
+	out=$(api 2 "$1" "$2" "$3")
+	t=$(echo "$out" | jq -r '.data.task // empty')
+	[ -n "$t" ] || fail "$2 refused: $out"
+	for _ in $(seq 300); do
+		s=$(api 2 GET "/tasks/$t" | jq -r .data.state)
+		[ "$s" = error ] && { api 2 GET "/tasks/$t" | jq -r .data.message | grep -Eq "$4" && return 0; fail "$2: $(api 2 GET "/tasks/$t" | jq -c .data)"; }
+		[ "$s" = ok ] && fail "$2 succeeded"
+		sleep 0.2
+	done
+	fail "$2: task $t did not end"
+}
+task_fails POST "/storage/pools/isos/iso?node=n1" \
+	"{\"name\":\"bad.iso\",\"url\":\"http://$(ip_of 2):8080/test.iso\",\"sha256\":\"$(echo "$sum" | tr '0-9a-f' '1-9a-f0')\"}" "checksum mismatch"
+task_fails POST "/storage/pools/isos/iso?node=n1" \
+	"{\"name\":\"gone.iso\",\"url\":\"http://$(ip_of 2):8080/nope.iso\",\"sha256\":\"$sum\"}" "404"
+c=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$(dir_of 2)/hxd.sock" -X POST \
+	-d "{\"name\":\"x.iso\",\"url\":\"file:///etc/passwd\",\"sha256\":\"$sum\"}" \
+	"http://x/api/v1/storage/pools/isos/iso?node=n1")
+[ "$c" = 400 ] || fail "a file:// URL answered $c"
+[ -z "$(find "$STOR/isos" -mindepth 1)" ] || fail "failed downloads left files: $(find "$STOR/isos" -mindepth 1)"
+hx 2 storage download isos "http://$(ip_of 2):8080/test.iso" --name net.iso \
+	--node n1 --sha256 "$sum" --wait >/dev/null || fail "hxctl storage download"
+cmp -s "$STOR/web/test.iso" "$STOR/isos/net.iso" || fail "downloaded ISO differs"
+kill "$WEB_PID" 2>/dev/null
+WEB_PID=
+ok "ISO downloaded by n1 from a URL, checksum verified; bad checksum, 404 and file:// leave nothing"
 
 # ---- RAM snapshot of a running qcow2 VM ----
 act POST /vms "$(cfg web 100 '{"pool":"fast","size_mb":16}')"
@@ -221,6 +264,7 @@ ok "running guest's disk moved online to btrfs raw in $(((t1 - t0) / 1000000)) m
 
 for v in 110 111; do act POST "/vms/$v/stop"; act DELETE "/vms/$v"; done
 for v in 100 101; do act DELETE "/vms/$v"; done
+rm -f "$STOR/isos/net.iso"
 left=$(find "$STOR/fast" "$STOR/tank" -mindepth 1 -maxdepth 1)
 [ -z "$left" ] || fail "volumes left: $left"
 ok "deleted: no volume or snapshot left"

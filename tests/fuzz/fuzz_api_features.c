@@ -57,6 +57,41 @@ NOT_HERE(h_vm_snapshot_delete)
 NOT_HERE(h_vm_template)
 NOT_HERE(h_vm_clone)
 NOT_HERE(h_vm_disk_move)
+NOT_HERE(h_iso_download)
+
+/* Streamed ISO uploads reach the real hooks in api.c (authentication,
+ * route, query); storage refuses them here. */
+void storage_upload_begin(struct agent *a, const char *pool, const char *name,
+			  const char *sha256, const char *length,
+			  const char *actor, struct storage_upload **ret,
+			  struct api_resp *resp)
+{
+	(void)a, (void)pool, (void)name, (void)sha256, (void)length;
+	(void)actor;
+	*ret = NULL;
+	resp->status = 501;
+	resp->code = "internal";
+	snprintf(resp->error, sizeof(resp->error),
+		 "not in the API fuzz world: ISO uploads");
+}
+
+int storage_upload_write(struct storage_upload *u, const void *buf, size_t len,
+			 struct api_resp *resp)
+{
+	(void)u, (void)buf, (void)len, (void)resp;
+	return -EINVAL; /* never called: no upload starts */
+}
+
+void storage_upload_end(struct agent *a, struct storage_upload *u,
+			struct api_resp *resp)
+{
+	(void)a, (void)u, (void)resp;
+}
+
+void storage_upload_abort(struct storage_upload *u)
+{
+	(void)u;
+}
 
 /* 'cluster leave' asks hxd to stop once its answer is sent: the fuzz world
  * goes on. */

@@ -432,6 +432,63 @@ static void test_xml_variants(void **state)
 	free(xml);
 }
 
+/* Pool volumes as network pools resolve them: QEMU's nfs:// and rbd:
+ * names become libvirt network disks; others stay files. */
+static int net_resolve(void *data, const char *volume, char *buf, size_t len)
+{
+	(void)data;
+	if (strncmp(volume, "share:", 6) == 0)
+		snprintf(buf, len, "nfs://10.1.2.3/srv/exp/%s", volume + 6);
+	else if (strncmp(volume, "ceph:", 5) == 0)
+		snprintf(buf, len, "rbd:rbd/%s:conf=/etc/ceph/c'1.conf",
+			 volume + 5);
+	else
+		snprintf(buf, len, "/pool/%s", strchr(volume, ':') + 1);
+	return 0;
+}
+
+static void test_xml_network_disks(void **state)
+{
+	struct vm_paths p = {.images_dir = "/img",
+			     .vm_dir = "/vms/100",
+			     .resolve = net_resolve};
+	struct vm_config c;
+	struct hx_err err = {0};
+	char *xml = NULL;
+
+	(void)state;
+	assert_int_equal(
+		parse("{\"vmid\":100,\"name\":\"a\",\"disks\":[{\"volume\":"
+		      "\"share:a.qcow2\"},{\"volume\":\"ceph:b.raw\"},"
+		      "{\"volume\":\"fast:c.raw\"}]}",
+		      &c, &err),
+		0);
+	assert_int_equal(vmxml_render(&c, &p, &xml, &err), 0);
+	assert_non_null(strstr(xml, "<disk type='network' device='disk'>\n"
+				    "      <driver name='qemu' type='qcow2'"));
+	assert_non_null(strstr(xml, "<source protocol='nfs' "
+				    "name='/srv/exp/a.qcow2'>\n"
+				    "        <host name='10.1.2.3'/>\n"
+				    "      </source>"));
+	assert_non_null(strstr(xml, "<source protocol='rbd' name='rbd/b.raw'>"
+				    "\n        <config "
+				    "file='/etc/ceph/c&apos;1.conf'/>"));
+	assert_non_null(strstr(xml, "<disk type='file' device='disk'>"));
+	assert_non_null(strstr(xml, "<source file='/pool/c.raw'/>"));
+	free(xml);
+	/* the block copy target of a disk move */
+	xml = vmxml_disk_xml("rbd:p/x.raw:conf=/c.conf", "raw");
+	assert_string_equal(xml, "<disk type='network'>\n"
+				 "      <source protocol='rbd' name='p/x.raw'>\n"
+				 "        <config file='/c.conf'/>\n"
+				 "      </source>\n"
+				 "  <driver type='raw'/>\n</disk>\n");
+	free(xml);
+	xml = vmxml_disk_xml("/a/b'c.qcow2", "qcow2");
+	assert_non_null(strstr(xml, "<source file='/a/b&apos;c.qcow2'/>"));
+	free(xml);
+}
+
 /* What a migration needs from the XML: disk targets as rendered, and the
  * node's directories swapped for the destination's. */
 static void test_xml_migration(void **state)
@@ -496,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_xml_golden),
 		cmocka_unit_test(test_xml_variants),
 		cmocka_unit_test(test_xml_migration),
+		cmocka_unit_test(test_xml_network_disks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
