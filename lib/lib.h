@@ -104,6 +104,24 @@ void hx_crash_point(const char *point);
 #define HX_PREFIX_STRLEN (HX_ADDR_STRLEN + 4) /* "addr/128" */
 #define HX_OFFSET_MAX ((UINT64_C(1) << 62) - 1)
 
+/*
+ * A growable text buffer: start from {0}, append with hx_buf_put(); after
+ * an allocation failure the buffer ignores further appends and `oom` is
+ * set, so callers check once at the end. `s` is NUL-terminated once
+ * anything was put.
+ */
+struct hx_buf {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
+void hx_buf_put(struct hx_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The text (the caller frees it; "" if nothing was put), or NULL after an
+ * allocation failure; the buffer is empty again either way. */
+char *hx_buf_take(struct hx_buf *b);
+
 struct hx_addr {
 	int family;
 	uint8_t b[16];

@@ -21,41 +21,6 @@
 #include "lib/lib.h"
 #include "net/net.h"
 
-struct cbuf {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
-
-static void put(struct cbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void put(struct cbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		if (b->oom)
-			return;
-		va_start(ap, fmt);
-		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap * 2 + (size_t)(n > 0 ? n : 0) + 1024;
-		char *s = realloc(b->s, cap);
-		if (s == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->s = s;
-		b->cap = cap;
-	}
-}
-
 /* Dotted netmask of an IPv4 prefix length. */
 static void netmask(unsigned len, char *buf, size_t n)
 {
@@ -70,17 +35,18 @@ int net_dhcp_render(const char *vnet, const char *dir, int mtu,
 		    const struct net_dhcp_host *hosts, unsigned nhosts,
 		    char **ret, struct hx_err *err)
 {
-	struct cbuf b = {0};
+	struct hx_buf b = {0};
 	char bridge[NET_IFNAMSIZ], mask[16];
 	unsigned tag = 0;
 
 	net_bridge_name(vnet, bridge);
-	put(&b, "# horcrux DHCP of vnet %s (generated; do not edit)\n"
-		"interface=%s\nbind-interfaces\nexcept-interface=lo\n"
-		"port=0\nno-resolv\nno-hosts\nno-ping\n"
-		"dhcp-ignore=tag:!known\n"
-		"dhcp-leasefile=%s/%s.leases\npid-file=%s/%s.pid\n",
-	    vnet, bridge, dir, vnet, dir, vnet);
+	hx_buf_put(&b,
+		   "# horcrux DHCP of vnet %s (generated; do not edit)\n"
+		   "interface=%s\nbind-interfaces\nexcept-interface=lo\n"
+		   "port=0\nno-resolv\nno-hosts\nno-ping\n"
+		   "dhcp-ignore=tag:!known\n"
+		   "dhcp-leasefile=%s/%s.leases\npid-file=%s/%s.pid\n",
+		   vnet, bridge, dir, vnet, dir, vnet);
 	for (unsigned i = 0; i < nsubnets; i++) {
 		const struct statedb_subnet *s = &subnets[i];
 		struct hx_prefix p;
@@ -91,23 +57,26 @@ int net_dhcp_render(const char *vnet, const char *dir, int mtu,
 			continue;
 		hx_addr_format(&p.addr, net, sizeof(net));
 		netmask(p.len, mask, sizeof(mask));
-		put(&b, "dhcp-range=set:s%u,%s,static,%s,1h\n", tag, net, mask);
-		put(&b, "dhcp-option=tag:s%u,option:router,%s\n", tag,
-		    s->gateway);
+		hx_buf_put(&b, "dhcp-range=set:s%u,%s,static,%s,1h\n", tag, net,
+			   mask);
+		hx_buf_put(&b, "dhcp-option=tag:s%u,option:router,%s\n", tag,
+			   s->gateway);
 		if (s->dns[0] != '\0' && (dns = strdup(s->dns)) != NULL) {
-			put(&b, "dhcp-option=tag:s%u,option:dns-server", tag);
+			hx_buf_put(&b, "dhcp-option=tag:s%u,option:dns-server",
+				   tag);
 			for (t = strtok_r(dns, " ", &save); t != NULL;
 			     t = strtok_r(NULL, " ", &save))
-				put(&b, ",%s", t);
-			put(&b, "\n");
+				hx_buf_put(&b, ",%s", t);
+			hx_buf_put(&b, "\n");
 			free(dns);
 		}
-		put(&b, "dhcp-option=tag:s%u,option:mtu,%d\n", tag, mtu);
+		hx_buf_put(&b, "dhcp-option=tag:s%u,option:mtu,%d\n", tag, mtu);
 		tag++;
 	}
 	for (unsigned i = 0; i < nhosts; i++)
-		put(&b, "dhcp-host=%s,%s%s%s\n", hosts[i].mac, hosts[i].ip,
-		    hosts[i].hostname[0] ? "," : "", hosts[i].hostname);
+		hx_buf_put(&b, "dhcp-host=%s,%s%s%s\n", hosts[i].mac,
+			   hosts[i].ip, hosts[i].hostname[0] ? "," : "",
+			   hosts[i].hostname);
 	if (b.oom) {
 		free(b.s);
 		return hx_err_set(err, -ENOMEM, "out of memory");

@@ -30,41 +30,6 @@ extern char **environ;
 
 #define VTYSH_TIMEOUT_MS 15000
 
-struct cbuf {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
-
-static void put(struct cbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void put(struct cbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		if (b->oom)
-			return;
-		va_start(ap, fmt);
-		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap * 2 + (size_t)(n > 0 ? n : 0) + 1024;
-		char *s = realloc(b->s, cap);
-		if (s == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->s = s;
-		b->cap = cap;
-	}
-}
-
 static bool wanted_peer(const struct net_evpn_input *in, const char *addr)
 {
 	for (unsigned i = 0; i < in->npeers; i++)
@@ -76,14 +41,14 @@ static bool wanted_peer(const struct net_evpn_input *in, const char *addr)
 int net_evpn_commands(const struct net_evpn_input *in, const char *running,
 		      char **ret, struct hx_err *err)
 {
-	struct cbuf b = {0};
+	struct hx_buf b = {0};
 	char *copy = strdup(running != NULL ? running : ""), *save, *line;
 	int64_t cur_asn = 0;
 	bool in_bgp = false;
 
 	if (copy == NULL)
 		return hx_err_set(err, -ENOMEM, "out of memory");
-	put(&b, "%s", "");
+	hx_buf_put(&b, "%s", "");
 	/* what the running configuration has that must go */
 	for (line = strtok_r(copy, "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
@@ -96,7 +61,7 @@ int net_evpn_commands(const struct net_evpn_input *in, const char *running,
 			cur_asn = asn;
 			in_bgp = true;
 			if (asn != in->asn)
-				put(&b, "no router bgp %lld\n", asn);
+				hx_buf_put(&b, "no router bgp %lld\n", asn);
 			continue;
 		}
 		if (line[0] != ' ' && line[0] != '\0')
@@ -105,22 +70,24 @@ int net_evpn_commands(const struct net_evpn_input *in, const char *running,
 		    sscanf(line, " neighbor %63s remote-as", addr) == 1 &&
 		    strstr(line, "remote-as") != NULL &&
 		    !wanted_peer(in, addr))
-			put(&b, "router bgp %" PRId64 "\nno neighbor %s\nexit\n",
-			    in->asn, addr);
+			hx_buf_put(&b,
+				   "router bgp %" PRId64
+				   "\nno neighbor %s\nexit\n",
+				   in->asn, addr);
 	}
 	free(copy);
 	/* what is wanted: restating it changes nothing that exists */
-	put(&b, "router bgp %" PRId64 "\n", in->asn);
+	hx_buf_put(&b, "router bgp %" PRId64 "\n", in->asn);
 	if (strchr(in->self, ':') == NULL)
-		put(&b, "bgp router-id %s\n", in->self);
-	put(&b, "no bgp default ipv4-unicast\n");
+		hx_buf_put(&b, "bgp router-id %s\n", in->self);
+	hx_buf_put(&b, "no bgp default ipv4-unicast\n");
 	for (unsigned i = 0; i < in->npeers; i++)
-		put(&b, "neighbor %s remote-as %" PRId64 "\n", in->peers[i],
-		    in->asn);
-	put(&b, "address-family l2vpn evpn\n");
+		hx_buf_put(&b, "neighbor %s remote-as %" PRId64 "\n",
+			   in->peers[i], in->asn);
+	hx_buf_put(&b, "address-family l2vpn evpn\n");
 	for (unsigned i = 0; i < in->npeers; i++)
-		put(&b, "neighbor %s activate\n", in->peers[i]);
-	put(&b, "advertise-all-vni\nexit-address-family\nexit\n");
+		hx_buf_put(&b, "neighbor %s activate\n", in->peers[i]);
+	hx_buf_put(&b, "advertise-all-vni\nexit-address-family\nexit\n");
 	if (b.oom) {
 		free(b.s);
 		return hx_err_set(err, -ENOMEM, "out of memory");
@@ -133,10 +100,10 @@ int net_evpn_commands(const struct net_evpn_input *in, const char *running,
 static int read_bounded(int fd, pid_t pid, char **ret, struct hx_err *err)
 {
 	uint64_t deadline = hx_now_ms() + VTYSH_TIMEOUT_MS;
-	struct cbuf b = {0};
+	struct hx_buf b = {0};
 	char chunk[4096];
 
-	put(&b, "%s", "");
+	hx_buf_put(&b, "%s", "");
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		uint64_t now = hx_now_ms();
@@ -157,7 +124,7 @@ static int read_bounded(int fd, pid_t pid, char **ret, struct hx_err *err)
 		if (n <= 0)
 			break;
 		if (b.len < (1u << 22))
-			put(&b, "%.*s", (int)n, chunk);
+			hx_buf_put(&b, "%.*s", (int)n, chunk);
 	}
 	if (b.oom) {
 		free(b.s);

@@ -39,41 +39,6 @@
 
 #define LOG_LIMIT "limit rate 10/second burst 5 packets"
 
-struct nbuf {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
-
-static void put(struct nbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void put(struct nbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->oom)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap * 2 + (size_t)(n > 0 ? n : 0) + 4096;
-		char *s = realloc(b->s, cap);
-		if (s == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->s = s;
-		b->cap = cap;
-	}
-}
-
 /* ---- sets ---- */
 
 /* The nft set behind reference @ref ("@web", "@vnet:web", "@nodes"). */
@@ -88,7 +53,7 @@ static void set_name(const char *ref, int family, char *buf, size_t len)
 }
 
 /* Appends the entries of space/comma-separated @list of @family. */
-static void elems_add(struct nbuf *b, const char *list, int family,
+static void elems_add(struct hx_buf *b, const char *list, int family,
 		      bool *first)
 {
 	char *copy = strdup(list), *save, *t;
@@ -104,23 +69,24 @@ static void elems_add(struct nbuf *b, const char *list, int family,
 		if (hx_prefix_parse(t, false, &p) < 0 ||
 		    p.addr.family != family)
 			continue;
-		put(b, "%s%s", *first ? "" : ", ", t);
+		hx_buf_put(b, "%s%s", *first ? "" : ", ", t);
 		*first = false;
 	}
 	free(copy);
 }
 
-static void set_begin(struct nbuf *b, const char *name, int family)
+static void set_begin(struct hx_buf *b, const char *name, int family)
 {
-	put(b, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n\t\tauto-merge\n",
+	hx_buf_put(
+	    b, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n\t\tauto-merge\n",
 	    name, family == 4 ? "ipv4_addr" : "ipv6_addr");
 }
 
 /* A set whose elements are the entries of @lists[0..n-1] of @family. */
-static void render_set(struct nbuf *b, const char *name, int family,
+static void render_set(struct hx_buf *b, const char *name, int family,
 		       const char *const *lists, unsigned n)
 {
-	struct nbuf e = {0};
+	struct hx_buf e = {0};
 	bool first = true;
 
 	set_begin(b, name, family);
@@ -129,8 +95,8 @@ static void render_set(struct nbuf *b, const char *name, int family,
 	if (e.oom)
 		b->oom = true;
 	if (!first)
-		put(b, "\t\telements = { %s }\n", e.s);
-	put(b, "\t}\n");
+		hx_buf_put(b, "\t\telements = { %s }\n", e.s);
+	hx_buf_put(b, "\t}\n");
 	free(e.s);
 }
 
@@ -172,13 +138,13 @@ static unsigned refs_collect(const struct net_fw_input *in, char (*refs)[32],
 /* Every address allocated in vnet @vnet, space-separated (malloc'ed). */
 static char *vnet_addrs(const struct net_fw_input *in, const char *vnet)
 {
-	struct nbuf b = {0};
+	struct hx_buf b = {0};
 
-	put(&b, "%s", "");
+	hx_buf_put(&b, "%s", "");
 	for (unsigned i = 0; i < in->nips; i++)
 		if (strcmp(in->ips[i].vnet, vnet) == 0 &&
 		    strcmp(in->ips[i].kind, "gateway") != 0)
-			put(&b, "%s ", in->ips[i].ip);
+			hx_buf_put(&b, "%s ", in->ips[i].ip);
 	if (b.oom) {
 		free(b.s);
 		return NULL;
@@ -186,16 +152,16 @@ static char *vnet_addrs(const struct net_fw_input *in, const char *vnet)
 	return b.s;
 }
 
-static void render_sets(struct nbuf *b, const struct net_fw_input *in)
+static void render_sets(struct hx_buf *b, const struct net_fw_input *in)
 {
 	static char refs[512][32];
-	struct nbuf nodes = {0};
+	struct hx_buf nodes = {0};
 	unsigned nrefs = refs_collect(in, refs, HX_ARRAY_SIZE(refs));
 	char name[48];
 
-	put(&nodes, "%s", "");
+	hx_buf_put(&nodes, "%s", "");
 	for (unsigned i = 0; i < in->nnode_addrs; i++)
-		put(&nodes, "%s ", in->node_addrs[i]);
+		hx_buf_put(&nodes, "%s ", in->node_addrs[i]);
 	for (int f = 4; f <= 6; f += 2) {
 		const char *list = nodes.s != NULL ? nodes.s : "";
 
@@ -254,19 +220,19 @@ struct proto_entry {
 };
 
 /* "22" or "{ 22, 80-90 }" for a comma-separated list. */
-static void list_put(struct nbuf *b, const char *list)
+static void list_put(struct hx_buf *b, const char *list)
 {
 	if (strchr(list, ',') == NULL) {
-		put(b, "%s", list);
+		hx_buf_put(b, "%s", list);
 		return;
 	}
-	put(b, "{ ");
+	hx_buf_put(b, "{ ");
 	for (const char *p = list; *p != '\0'; p++)
-		put(b, *p == ',' ? ", " : "%c", *p);
-	put(b, " }");
+		hx_buf_put(b, *p == ',' ? ", " : "%c", *p);
+	hx_buf_put(b, " }");
 }
 
-static void proto_put(struct nbuf *b, const struct proto_entry *e)
+static void proto_put(struct hx_buf *b, const struct proto_entry *e)
 {
 	bool icmp = strcmp(e->proto, "icmp") == 0,
 	     icmp6 = strcmp(e->proto, "icmpv6") == 0;
@@ -275,22 +241,23 @@ static void proto_put(struct nbuf *b, const struct proto_entry *e)
 		return;
 	if (icmp || icmp6) {
 		if (e->dport[0] != '\0')
-			put(b, "%s type %s ", e->proto, e->dport);
+			hx_buf_put(b, "%s type %s ", e->proto, e->dport);
 		else
-			put(b, "meta l4proto %s ", icmp ? "icmp" : "ipv6-icmp");
+			hx_buf_put(b, "meta l4proto %s ",
+				   icmp ? "icmp" : "ipv6-icmp");
 		return;
 	}
 	if (e->sport[0] == '\0' && e->dport[0] == '\0')
-		put(b, "meta l4proto %s ", e->proto);
+		hx_buf_put(b, "meta l4proto %s ", e->proto);
 	if (e->sport[0] != '\0') {
-		put(b, "%s sport ", e->proto);
+		hx_buf_put(b, "%s sport ", e->proto);
 		list_put(b, e->sport);
-		put(b, " ");
+		hx_buf_put(b, " ");
 	}
 	if (e->dport[0] != '\0') {
-		put(b, "%s dport ", e->proto);
+		hx_buf_put(b, "%s dport ", e->proto);
 		list_put(b, e->dport);
-		put(b, " ");
+		hx_buf_put(b, " ");
 	}
 }
 
@@ -342,19 +309,19 @@ static const char *verdict_of(const struct chain_ctx *cx, const char *action)
 }
 
 /* The rule for one family (0: any) and one pair of alternatives. */
-static void emit_one(struct nbuf *b, const struct chain_ctx *cx,
+static void emit_one(struct hx_buf *b, const struct chain_ctx *cx,
 		     const struct statedb_fw_rule *r,
 		     const struct proto_entry *e, int family, const char *s,
 		     const char *d)
 {
-	struct nbuf m = {0};
+	struct hx_buf m = {0};
 	const char *ipk = family == 6 ? "ip6" : "ip";
 
-	put(&m, "%s", "");
+	hx_buf_put(&m, "%s", "");
 	if (s[0] != '\0')
-		put(&m, "%s saddr %s ", ipk, s);
+		hx_buf_put(&m, "%s saddr %s ", ipk, s);
 	if (d[0] != '\0')
-		put(&m, "%s daddr %s ", ipk, d);
+		hx_buf_put(&m, "%s daddr %s ", ipk, d);
 	proto_put(&m, e);
 	if (m.oom) {
 		b->oom = true;
@@ -362,15 +329,16 @@ static void emit_one(struct nbuf *b, const struct chain_ctx *cx,
 		return;
 	}
 	if (r->log)
-		put(b, "\t\t%s" LOG_LIMIT " log prefix \"hx %s r%" PRId64
-		       " \" level info\n",
-		    m.s, cx->chain, r->id);
-	put(b, "\t\t%s%s comment \"r%" PRId64 "\"\n", m.s,
-	    verdict_of(cx, r->action), r->id);
+		hx_buf_put(b,
+			   "\t\t%s" LOG_LIMIT " log prefix \"hx %s r%" PRId64
+			   " \" level info\n",
+			   m.s, cx->chain, r->id);
+	hx_buf_put(b, "\t\t%s%s comment \"r%" PRId64 "\"\n", m.s,
+		   verdict_of(cx, r->action), r->id);
 	free(m.s);
 }
 
-static void emit_entry(struct nbuf *b, const struct chain_ctx *cx,
+static void emit_entry(struct hx_buf *b, const struct chain_ctx *cx,
 		       const struct statedb_fw_rule *r,
 		       const struct proto_entry *e)
 {
@@ -395,7 +363,7 @@ static void emit_entry(struct nbuf *b, const struct chain_ctx *cx,
 	}
 }
 
-static void emit_rule(struct nbuf *b, const struct chain_ctx *cx,
+static void emit_rule(struct hx_buf *b, const struct chain_ctx *cx,
 		      const struct statedb_fw_rule *r)
 {
 	const struct net_fw_macro *m;
@@ -433,7 +401,7 @@ static unsigned scope_first(const struct net_fw_input *in, const char *scope)
 
 /* The enabled rules of @scope for the chain's direction, groups expanded
  * in place. */
-static void emit_scope(struct nbuf *b, const struct net_fw_input *in,
+static void emit_scope(struct hx_buf *b, const struct net_fw_input *in,
 		       const struct chain_ctx *cx, const char *scope)
 {
 	for (unsigned i = scope_first(in, scope);
@@ -462,16 +430,18 @@ static void emit_scope(struct nbuf *b, const struct net_fw_input *in,
 }
 
 /* The chain's default policy as its last rules (accept: nothing). */
-static void emit_policy(struct nbuf *b, const struct chain_ctx *cx,
+static void emit_policy(struct hx_buf *b, const struct chain_ctx *cx,
 			const char *policy, bool log)
 {
 	if (strcmp(policy, "drop") != 0 && strcmp(policy, "reject") != 0)
 		return;
 	if (log)
-		put(b, "\t\t" LOG_LIMIT " log prefix \"hx %s policy \" level "
-		       "info\n",
-		    cx->chain);
-	put(b, "\t\t%s\n", policy);
+		hx_buf_put(b,
+			   "\t\t" LOG_LIMIT
+			   " log prefix \"hx %s policy \" level "
+			   "info\n",
+			   cx->chain);
+	hx_buf_put(b, "\t\t%s\n", policy);
 }
 
 /* ---- chains ---- */
@@ -481,7 +451,7 @@ static const char *const nd_in = "nd-neighbor-solicit, nd-neighbor-advert, "
 static const char *const nd_out = "nd-neighbor-solicit, nd-neighbor-advert, "
 				  "nd-router-solicit";
 
-static void render_host_chain(struct nbuf *b, const struct net_fw_input *in,
+static void render_host_chain(struct hx_buf *b, const struct net_fw_input *in,
 			      bool input)
 {
 	struct chain_ctx cx = {input ? "input" : "output", input ? "in" : "out",
@@ -490,25 +460,28 @@ static void render_host_chain(struct nbuf *b, const struct net_fw_input *in,
 		   *peer = input ? "saddr" : "daddr";
 	char scope[80];
 
-	put(b, "\tchain %s {\n\t\ttype filter hook %s priority filter; "
-	       "policy accept;\n",
-	    cx.chain, cx.chain);
-	put(b, "\t\tct state established,related accept\n"
-	       "\t\tct state invalid drop\n"
-	       "\t\t%s \"lo\" accept\n"
-	       "\t\tip %s @nodes-4 accept\n"
-	       "\t\tip6 %s @nodes-6 accept\n"
-	       "\t\ticmpv6 type { %s } accept\n",
-	    lo, peer, peer, input ? nd_in : nd_out);
+	hx_buf_put(b,
+		   "\tchain %s {\n\t\ttype filter hook %s priority filter; "
+		   "policy accept;\n",
+		   cx.chain, cx.chain);
+	hx_buf_put(b,
+		   "\t\tct state established,related accept\n"
+		   "\t\tct state invalid drop\n"
+		   "\t\t%s \"lo\" accept\n"
+		   "\t\tip %s @nodes-4 accept\n"
+		   "\t\tip6 %s @nodes-6 accept\n"
+		   "\t\ticmpv6 type { %s } accept\n",
+		   lo, peer, peer, input ? nd_in : nd_out);
 	if (input) /* the vnets' DHCP servers on this node */
-		put(b, "\t\tiifname \"" NET_BRIDGE_PREFIX "*\" udp sport 68 "
-		       "udp dport 67 accept\n");
+		hx_buf_put(b, "\t\tiifname \"" NET_BRIDGE_PREFIX
+			      "*\" udp sport 68 "
+			      "udp dport 67 accept\n");
 	emit_scope(b, in, &cx, "cluster");
 	snprintf(scope, sizeof(scope), "node/%s", in->node);
 	emit_scope(b, in, &cx, scope);
 	emit_policy(b, &cx, input ? in->host.policy_in : in->host.policy_out,
 		    in->host.log);
-	put(b, "\t}\n");
+	hx_buf_put(b, "\t}\n");
 }
 
 static const struct net_fw_vm *vm_of(const struct net_fw_input *in,
@@ -528,7 +501,7 @@ static bool nic_filtered(const struct net_fw_input *in,
 	return vm != NULL && vm->opts.enabled;
 }
 
-static void render_vm_chain(struct nbuf *b, const struct net_fw_input *in,
+static void render_vm_chain(struct hx_buf *b, const struct net_fw_input *in,
 			    const struct net_fw_nic *n, bool to_vm)
 {
 	const struct net_fw_vm *vm = vm_of(in, n->vmid);
@@ -538,26 +511,26 @@ static void render_vm_chain(struct nbuf *b, const struct net_fw_input *in,
 	net_tap_name(n->vmid, n->index, tap);
 	snprintf(chain, sizeof(chain), "%s-%s", tap, cx.dir);
 	snprintf(scope, sizeof(scope), "vm/%" PRId64, n->vmid);
-	put(b, "\tchain %s {\n", chain);
+	hx_buf_put(b, "\tchain %s {\n", chain);
 	emit_scope(b, in, &cx, scope);
 	emit_policy(b, &cx, to_vm ? vm->opts.policy_in : vm->opts.policy_out,
 		    vm->opts.log);
-	put(b, "\t}\n");
+	hx_buf_put(b, "\t}\n");
 }
 
 /* "{ a, b }" of the MACs of the filtered NICs; false if there are none. */
-static bool vm_macs_put(struct nbuf *b, const struct net_fw_input *in)
+static bool vm_macs_put(struct hx_buf *b, const struct net_fw_input *in)
 {
 	bool first = true;
 
 	for (unsigned i = 0; i < in->nnics; i++) {
 		if (!nic_filtered(in, &in->nics[i]))
 			continue;
-		put(b, "%s%s", first ? "{ " : ", ", in->nics[i].mac);
+		hx_buf_put(b, "%s%s", first ? "{ " : ", ", in->nics[i].mac);
 		first = false;
 	}
 	if (!first)
-		put(b, " }");
+		hx_buf_put(b, " }");
 	return !first;
 }
 
@@ -567,7 +540,7 @@ static bool vm_macs_put(struct nbuf *b, const struct net_fw_input *in)
  * discovery and DHCP always pass, invalid packets never), and 2,000 VM
  * chains of a few rules apply much faster than of a few more each.
  */
-static void render_forward(struct nbuf *b, const struct net_fw_input *in)
+static void render_forward(struct hx_buf *b, const struct net_fw_input *in)
 {
 	static const char *const keys[] = {"saddr", "daddr"};
 	unsigned nf = 0;
@@ -578,45 +551,47 @@ static void render_forward(struct nbuf *b, const struct net_fw_input *in)
 			render_vm_chain(b, in, &in->nics[i], false);
 			nf++;
 		}
-	put(b, "\tchain forward {\n\t\ttype filter hook forward priority "
-	       "filter; policy accept;\n"
-	       "\t\tct state established,related accept\n");
+	hx_buf_put(b,
+		   "\tchain forward {\n\t\ttype filter hook forward priority "
+		   "filter; policy accept;\n"
+		   "\t\tct state established,related accept\n");
 	if (nf == 0) {
-		put(b, "\t}\n");
+		hx_buf_put(b, "\t}\n");
 		return;
 	}
-	put(b, "\t\ticmpv6 type { %s, nd-router-solicit } accept\n"
-	       "\t\tudp sport { 67, 68 } udp dport { 67, 68 } accept\n"
-	       "\t\tudp sport { 546, 547 } udp dport { 546, 547 } accept\n",
-	    nd_in);
+	hx_buf_put(b,
+		   "\t\ticmpv6 type { %s, nd-router-solicit } accept\n"
+		   "\t\tudp sport { 67, 68 } udp dport { 67, 68 } accept\n"
+		   "\t\tudp sport { 546, 547 } udp dport { 546, 547 } accept\n",
+		   nd_in);
 	for (unsigned k = 0; k < 2; k++) {
-		put(b, "\t\tether %s ", keys[k]);
+		hx_buf_put(b, "\t\tether %s ", keys[k]);
 		vm_macs_put(b, in);
-		put(b, " ct state invalid drop\n");
+		hx_buf_put(b, " ct state invalid drop\n");
 	}
 	for (unsigned k = 0; k < 2; k++) {
 		bool first = true;
 
-		put(b, "\t\tether %s vmap { ", keys[k]);
+		hx_buf_put(b, "\t\tether %s vmap { ", keys[k]);
 		for (unsigned i = 0; i < in->nnics; i++) {
 			char tap[NET_IFNAMSIZ];
 
 			if (!nic_filtered(in, &in->nics[i]))
 				continue;
 			net_tap_name(in->nics[i].vmid, in->nics[i].index, tap);
-			put(b, "%s%s : jump %s-%s", first ? "" : ", ",
-			    in->nics[i].mac, tap, k == 0 ? "out" : "in");
+			hx_buf_put(b, "%s%s : jump %s-%s", first ? "" : ", ",
+				   in->nics[i].mac, tap, k == 0 ? "out" : "in");
 			first = false;
 		}
-		put(b, " }\n");
+		hx_buf_put(b, " }\n");
 	}
-	put(b, "\t}\n");
+	hx_buf_put(b, "\t}\n");
 }
 
 /* ---- anti-spoofing ---- */
 
 /* Appends "TAP . ADDR" elements of @n's allowed sources of @family. */
-static void sources_put(struct nbuf *b, const struct net_fw_nic *n,
+static void sources_put(struct hx_buf *b, const struct net_fw_nic *n,
 			int family, bool *first)
 {
 	char tap[NET_IFNAMSIZ], *copy, *save, *t;
@@ -626,13 +601,13 @@ static void sources_put(struct nbuf *b, const struct net_fw_nic *n,
 
 	net_tap_name(n->vmid, n->index, tap);
 	if (family == 4) {
-		put(b, "%s\"%s\" . 0.0.0.0", *first ? "" : ", ", tap);
+		hx_buf_put(b, "%s\"%s\" . 0.0.0.0", *first ? "" : ", ", tap);
 	} else {
-		put(b, "%s\"%s\" . ::", *first ? "" : ", ", tap);
+		hx_buf_put(b, "%s\"%s\" . ::", *first ? "" : ", ", tap);
 		if (hx_mac_parse(n->mac, mac) == 0) {
 			hx_mac_link_local(mac, &ll);
 			hx_addr_format(&ll, a, sizeof(a));
-			put(b, ", \"%s\" . %s", tap, a);
+			hx_buf_put(b, ", \"%s\" . %s", tap, a);
 		}
 	}
 	*first = false;
@@ -645,18 +620,18 @@ static void sources_put(struct nbuf *b, const struct net_fw_nic *n,
 		struct hx_addr x;
 
 		if (hx_addr_parse(t, &x) == 0 && x.family == family)
-			put(b, ", \"%s\" . %s", tap, t);
+			hx_buf_put(b, ", \"%s\" . %s", tap, t);
 	}
 	free(copy);
 }
 
 /* A set of tap names (@family 0: all NICs, else those filtering it). */
-static void ports_set(struct nbuf *b, const struct net_fw_input *in,
+static void ports_set(struct hx_buf *b, const struct net_fw_input *in,
 		      const char *name, int family)
 {
 	bool first = true;
 
-	put(b, "\tset %s {\n\t\ttype ifname\n", name);
+	hx_buf_put(b, "\tset %s {\n\t\ttype ifname\n", name);
 	for (unsigned i = 0; i < in->nnics; i++) {
 		const struct net_fw_nic *n = &in->nics[i];
 		char tap[NET_IFNAMSIZ];
@@ -664,30 +639,31 @@ static void ports_set(struct nbuf *b, const struct net_fw_input *in,
 		if ((family == 4 && !n->filter4) || (family == 6 && !n->filter6))
 			continue;
 		net_tap_name(n->vmid, n->index, tap);
-		put(b, "%s\"%s\"", first ? "\t\telements = { " : ", ", tap);
+		hx_buf_put(b, "%s\"%s\"", first ? "\t\telements = { " : ", ",
+			   tap);
 		first = false;
 	}
-	put(b, "%s\t}\n", first ? "" : " }\n");
+	hx_buf_put(b, "%s\t}\n", first ? "" : " }\n");
 }
 
 /* The (tap, address) pairs a port may send from. */
-static void sources_set(struct nbuf *b, const struct net_fw_input *in,
+static void sources_set(struct hx_buf *b, const struct net_fw_input *in,
 			int family)
 {
 	bool first = true;
 
-	put(b, "\tset src%d {\n\t\ttype ifname . %s\n", family,
-	    family == 4 ? "ipv4_addr" : "ipv6_addr");
+	hx_buf_put(b, "\tset src%d {\n\t\ttype ifname . %s\n", family,
+		   family == 4 ? "ipv4_addr" : "ipv6_addr");
 	for (unsigned i = 0; i < in->nnics; i++) {
 		const struct net_fw_nic *n = &in->nics[i];
 
 		if ((family == 4 && !n->filter4) || (family == 6 && !n->filter6))
 			continue;
 		if (first)
-			put(b, "\t\telements = { ");
+			hx_buf_put(b, "\t\telements = { ");
 		sources_put(b, n, family, &first);
 	}
-	put(b, "%s\t}\n", first ? "" : " }\n");
+	hx_buf_put(b, "%s\t}\n", first ? "" : " }\n");
 }
 
 /*
@@ -695,61 +671,64 @@ static void sources_set(struct nbuf *b, const struct net_fw_input *in,
  * is not a VM NIC's passes; a VM's frames must carry its MAC, and its IP
  * and ARP sources must be its own where its vnet says so.
  */
-static void render_bridge(struct nbuf *b, const struct net_fw_input *in)
+static void render_bridge(struct hx_buf *b, const struct net_fw_input *in)
 {
 	bool first = true;
 
-	put(b, "table bridge horcrux {\n");
+	hx_buf_put(b, "table bridge horcrux {\n");
 	ports_set(b, in, "ports", 0);
 	ports_set(b, in, "ports4", 4);
 	ports_set(b, in, "ports6", 6);
-	put(b, "\tset macs {\n\t\ttype ifname . ether_addr\n");
+	hx_buf_put(b, "\tset macs {\n\t\ttype ifname . ether_addr\n");
 	for (unsigned i = 0; i < in->nnics; i++) {
 		char tap[NET_IFNAMSIZ];
 
 		net_tap_name(in->nics[i].vmid, in->nics[i].index, tap);
-		put(b, "%s\"%s\" . %s", first ? "\t\telements = { " : ", ",
-		    tap, in->nics[i].mac);
+		hx_buf_put(b, "%s\"%s\" . %s",
+			   first ? "\t\telements = { " : ", ", tap,
+			   in->nics[i].mac);
 		first = false;
 	}
-	put(b, "%s\t}\n", first ? "" : " }\n");
+	hx_buf_put(b, "%s\t}\n", first ? "" : " }\n");
 	sources_set(b, in, 4);
 	sources_set(b, in, 6);
-	put(b, "\tchain prerouting {\n\t\ttype filter hook prerouting "
-	       "priority filter; policy accept;\n"
-	       "\t\tiifname != @ports accept\n"
-	       "\t\tiifname . ether saddr != @macs drop\n"
-	       "\t\tether type { 8021q, 8021ad } drop\n"
-	       "\t\tiifname . arp saddr ether != @macs drop\n"
-	       "\t\tiifname @ports4 iifname . arp saddr ip != @src4 drop\n"
-	       "\t\tiifname @ports4 iifname . ip saddr != @src4 drop\n"
-	       "\t\tether type ip udp sport 67 drop\n"
-	       "\t\tiifname @ports6 iifname . ip6 saddr != @src6 drop\n"
-	       "\t\tether type ip6 icmpv6 type nd-router-advert drop\n"
-	       "\t\tether type ip6 udp sport 547 drop\n"
-	       "\t}\n}\n");
+	hx_buf_put(b,
+		   "\tchain prerouting {\n\t\ttype filter hook prerouting "
+		   "priority filter; policy accept;\n"
+		   "\t\tiifname != @ports accept\n"
+		   "\t\tiifname . ether saddr != @macs drop\n"
+		   "\t\tether type { 8021q, 8021ad } drop\n"
+		   "\t\tiifname . arp saddr ether != @macs drop\n"
+		   "\t\tiifname @ports4 iifname . arp saddr ip != @src4 drop\n"
+		   "\t\tiifname @ports4 iifname . ip saddr != @src4 drop\n"
+		   "\t\tether type ip udp sport 67 drop\n"
+		   "\t\tiifname @ports6 iifname . ip6 saddr != @src6 drop\n"
+		   "\t\tether type ip6 icmpv6 type nd-router-advert drop\n"
+		   "\t\tether type ip6 udp sport 547 drop\n"
+		   "\t}\n}\n");
 }
 
 int net_fw_render(const struct net_fw_input *in, char **ret,
 		  struct hx_err *err)
 {
-	struct nbuf b = {0};
+	struct hx_buf b = {0};
 
-	put(&b, "# horcrux firewall of node %s\n"
-		"add table inet horcrux\n"
-		"delete table inet horcrux\n"
-		"add table bridge horcrux\n"
-		"delete table bridge horcrux\n",
-	    in->node);
+	hx_buf_put(&b,
+		   "# horcrux firewall of node %s\n"
+		   "add table inet horcrux\n"
+		   "delete table inet horcrux\n"
+		   "add table bridge horcrux\n"
+		   "delete table bridge horcrux\n",
+		   in->node);
 	if (in->cluster.enabled) {
-		put(&b, "table inet horcrux {\n");
+		hx_buf_put(&b, "table inet horcrux {\n");
 		render_sets(&b, in);
 		if (in->host.enabled) {
 			render_host_chain(&b, in, true);
 			render_host_chain(&b, in, false);
 		}
 		render_forward(&b, in);
-		put(&b, "}\n");
+		hx_buf_put(&b, "}\n");
 		if (in->nnics > 0)
 			render_bridge(&b, in);
 	}
