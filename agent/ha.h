@@ -58,6 +58,7 @@ struct agent_ha {
 	bool is_leader;	   /* last answer of the raft node ... */
 	uint64_t leader_ms; /* ... and when it was asked */
 	uint64_t elected_ms;
+	struct fencing_stall stall; /* ticked by the fence thread */
 	struct ha_peer *peers;
 	unsigned n_peers, cap_peers;
 	char *fence_names; /* " n1 n2 ": nodes in fence state */

@@ -23,9 +23,11 @@
  *
  * The leader grants only while its local dqlite node says it is the raft
  * leader (raft steps down by itself when it loses contact with a quorum:
- * check-quorum). Nodes the HA loop found in fence state get no lease
- * until their fence is acknowledged; before the term's first load none
- * is known, and a renewal then only moves that node's fence later.
+ * check-quorum), and not right after this process stalled, when raft's
+ * answer is stale (fencing_stall; the fence thread ticks it). Nodes the
+ * HA loop found in fence state get no lease until their fence is
+ * acknowledged; before the term's first load none is known, and a
+ * renewal then only moves that node's fence later.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +55,13 @@
 #define RETRY_MS 250	    /* renewal retry after a failure */
 #define WD_OPEN_WAIT_MS 5000 /* a FIFO's reader may start late */
 #define LEADER_CHECK_MS 100  /* grants reuse a leadership check this long */
+
+/* Raft's election timeout (cluster.c sets latency_ms on the dqlite node). */
+static uint64_t election_ms(const struct agent_ha *h)
+{
+	return 15 * (uint64_t)(h->a->cfg.latency_ms > 0 ? h->a->cfg.latency_ms
+							  : 20);
+}
 
 /* ---- the HA VM cache ---- */
 
@@ -318,7 +327,16 @@ static void *fence_thread(void *data)
 		if (!unsure)
 			fencing_lease_check(&h->fc, &h->lease, now, runs_ha,
 					    &d);
+		bool stalled = fencing_stall_tick(&h->stall, now,
+						  election_ms(h));
+		uint64_t stalled_ms = h->stall.stalled_ms;
 		pthread_mutex_unlock(&h->lock);
+		if (stalled)
+			hx_log(LOG_NOTICE,
+			       "ha: this process stalled for %" PRIu64
+			       " ms: no lease grants before raft confirms "
+			       "its leadership again",
+			       stalled_ms);
 		if (stop)
 			break;
 		if (unsure) {
@@ -570,7 +588,8 @@ static bool leader_now(struct agent_ha *h)
 	bool is;
 
 	pthread_mutex_lock(&h->lock);
-	if (now - h->leader_ms < LEADER_CHECK_MS) {
+	if (now - h->leader_ms < LEADER_CHECK_MS &&
+	    h->leader_ms >= h->stall.hold_until_ms) {
 		is = h->is_leader;
 		pthread_mutex_unlock(&h->lock);
 		return is;
@@ -596,6 +615,16 @@ int agent_ha_grant(struct agent *a, const char *name, const char *mode,
 		return HX_ENOTLEADER;
 	}
 	pthread_mutex_lock(&h->lock);
+	uint64_t now = hx_now_ms();
+	if (!fencing_stall_may_grant(&h->stall, now, h->leader_ms,
+				     election_ms(h))) {
+		pthread_mutex_unlock(&h->lock);
+		snprintf(why, len,
+			 "node '%s' stalled: no grants until raft confirms "
+			 "its leadership",
+			 a->cfg.name);
+		return HX_ENOTLEADER;
+	}
 	/* Until the term's first load, the nodes in fence state are not
 	 * known: they get a lease too. That only delays their fence (the
 	 * lease counts from this renewal); refusing everyone instead would
@@ -607,8 +636,7 @@ int agent_ha_grant(struct agent *a, const char *name, const char *mode,
 		snprintf(why, len, "out of memory");
 		return -ENOMEM;
 	}
-	r = fencing_peer_renew(&p->fp, hx_now_ms(),
-			       name_listed(h->fence_names, name));
+	r = fencing_peer_renew(&p->fp, now, name_listed(h->fence_names, name));
 	if (r < 0) {
 		pthread_mutex_unlock(&h->lock);
 		snprintf(why, len,
@@ -807,6 +835,7 @@ int agent_ha_start(struct agent *a, struct hx_err *err)
 		hx_log(LOG_INFO, "ha: no watchdog (--watchdog): a hung hxd "
 				 "cannot self-fence its HA VMs");
 	}
+	(void)fencing_stall_tick(&h->stall, hx_now_ms(), election_ms(h));
 	a->ha = h;
 	if ((r = pthread_create(&h->scan_th, NULL, scan_thread, h)) != 0 ||
 	    (r = pthread_create(&h->fence_th, NULL, fence_thread, h)) != 0 ||

@@ -144,6 +144,36 @@ int fencing_peer_renew(struct fencing_peer *p, uint64_t now_ms, bool fencing);
 /* A fence agent confirmed that the node is powered off at @now_ms. */
 void fencing_peer_confirm(struct fencing_peer *p, uint64_t now_ms);
 
+/*
+ * A leader's guard against granting leases on stale leadership after its
+ * own process stalled (SIGSTOP, a frozen cgroup, a paused host). Raft's
+ * check-quorum runs in that same process, so right after a stall the
+ * local raft node may still say "leader" although a successor was
+ * elected meanwhile and counts the fence of this node from its election:
+ * a grant then would keep this node's HA VMs running next to their
+ * recovered copies. A thread that runs every few ms ticks it; a gap
+ * longer than the election timeout between ticks, or between the last
+ * tick and a grant, is a stall, after which grants wait two election
+ * timeouts (raft has stepped down by then if it lost its quorum) and need
+ * a leadership answer taken after that. Zero-initialise, then tick once.
+ */
+struct fencing_stall {
+	uint64_t tick_ms;	/* last tick of the checking thread */
+	uint64_t hold_until_ms; /* no grants before this */
+	uint64_t stalled_ms;	/* length of the last stall seen */
+};
+
+/* The checking thread runs at @now_ms. Returns true if the gap since its
+ * previous tick was a stall (then grants are held). */
+bool fencing_stall_tick(struct fencing_stall *s, uint64_t now_ms,
+			uint64_t election_ms);
+
+/* Whether a leader may grant a lease at @now_ms on a leadership answer
+ * of its raft node taken at @leader_ms. A gap since the last tick above
+ * @election_ms counts as a stall (and starts a hold). */
+bool fencing_stall_may_grant(struct fencing_stall *s, uint64_t now_ms,
+			     uint64_t leader_ms, uint64_t election_ms);
+
 const char *fencing_verdict_str(enum fencing_verdict v);
 const char *fencing_self_action_str(enum fencing_self_action a);
 

@@ -141,6 +141,36 @@ void fencing_peer_confirm(struct fencing_peer *p, uint64_t now_ms)
 	p->confirmed_ms = now_ms;
 }
 
+static void stall_seen(struct fencing_stall *s, uint64_t now_ms,
+		       uint64_t election_ms)
+{
+	s->stalled_ms = now_ms - s->tick_ms;
+	if (now_ms + 2 * election_ms > s->hold_until_ms)
+		s->hold_until_ms = now_ms + 2 * election_ms;
+}
+
+bool fencing_stall_tick(struct fencing_stall *s, uint64_t now_ms,
+			uint64_t election_ms)
+{
+	bool stalled = s->tick_ms != 0 && now_ms > s->tick_ms + election_ms;
+
+	if (stalled)
+		stall_seen(s, now_ms, election_ms);
+	if (now_ms > s->tick_ms)
+		s->tick_ms = now_ms;
+	return stalled;
+}
+
+bool fencing_stall_may_grant(struct fencing_stall *s, uint64_t now_ms,
+			     uint64_t leader_ms, uint64_t election_ms)
+{
+	if (s->tick_ms == 0 || now_ms > s->tick_ms + election_ms) {
+		stall_seen(s, now_ms, election_ms);
+		return false;
+	}
+	return now_ms >= s->hold_until_ms && leader_ms >= s->hold_until_ms;
+}
+
 const char *fencing_verdict_str(enum fencing_verdict v)
 {
 	switch (v) {

@@ -237,6 +237,46 @@ static void test_property_safe_means_dead(void **state)
 	}
 }
 
+/* A leader whose process stalled longer than an election timeout grants
+ * nothing until two election timeouts after it woke, and then only on a
+ * leadership answer taken after that (a cluster test froze the leader:
+ * right after the thaw it renewed its own lease on its stale raft state
+ * and kept its HA VM running while a successor recovered it elsewhere). */
+static void test_stall(void **state)
+{
+	struct fencing_stall s = {0};
+	const uint64_t et = 450;
+
+	(void)state;
+	assert_false(fencing_stall_may_grant(&s, 1000, 1000, et)); /* no tick */
+	s = (struct fencing_stall){0};
+	assert_false(fencing_stall_tick(&s, 1000, et));
+	assert_true(fencing_stall_may_grant(&s, 1050, 1040, et));
+	assert_false(fencing_stall_tick(&s, 1100, et));
+	assert_false(fencing_stall_tick(&s, 1550, et)); /* 450: not a stall */
+	assert_true(fencing_stall_may_grant(&s, 1560, 1500, et));
+
+	/* frozen 6 s; the grant comes before the checking thread's tick */
+	assert_false(fencing_stall_may_grant(&s, 7600, 7600, et));
+	assert_int_equal(s.stalled_ms, 6050);
+	assert_int_equal(s.hold_until_ms, 7600 + 2 * et);
+	assert_true(fencing_stall_tick(&s, 7605, et));
+	assert_int_equal(s.hold_until_ms, 7605 + 2 * et);
+	for (uint64_t t = 7700; t < 7605 + 2 * et; t += 100) {
+		assert_false(fencing_stall_tick(&s, t, et));
+		assert_false(fencing_stall_may_grant(&s, t, t, et));
+	}
+	assert_false(fencing_stall_tick(&s, 8505, et));
+	/* held no longer, but the leadership answer predates the hold's end */
+	assert_false(fencing_stall_may_grant(&s, 8505, 8400, et));
+	assert_true(fencing_stall_may_grant(&s, 8510, 8505, et));
+
+	/* the checking thread stalls alone, the grant sees it first */
+	assert_false(fencing_stall_may_grant(&s, 9000, 8990, et));
+	assert_true(fencing_stall_tick(&s, 9001, et));
+	assert_false(fencing_stall_may_grant(&s, 9002, 9002, et));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +286,7 @@ int main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_saturation),
 		cmocka_unit_test(test_property_safe_means_dead),
+		cmocka_unit_test(test_stall),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
