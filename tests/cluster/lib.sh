@@ -36,6 +36,9 @@ cleanup() {
 	local rc=$?
 	for i in $(seq 1 "$HX_NODES"); do
 		node_kill "$i" 2>/dev/null
+		# Whatever the node started and nobody stopped (its DHCP
+		# servers, for one) dies with it, not after the test.
+		ip netns pids "$(ns "$i")" 2>/dev/null | xargs -r kill -9 2>/dev/null
 		cgroup_remove "$i"
 		ip netns del "$(ns "$i")" 2>/dev/null
 	done

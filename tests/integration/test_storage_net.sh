@@ -25,6 +25,7 @@ cleanup() {
 	[ -n "$pid" ] && { kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
 	nfs_stop "$work/nfs"
 	ceph_stop "$work/ceph"
+	ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
 	ip netns del "$ns" 2>/dev/null
 	if [ "$fail" = 0 ]; then rm -rf "$work"; else tail -30 "$work/log"; echo "kept $work"; fi
 }
@@ -114,8 +115,10 @@ t2=$(date +%s%N)
 echo "# nfs up in $(((t1 - t0) / 1000000)) ms, ceph in $(((t2 - t1) / 1000000)) ms"
 conf=$(ceph_conf "$work/ceph")
 
-in_ns "$top_builddir/hxd" --data-dir "$work/data" --name solo --address "$ip" \
-	--libvirt-uri test:///default >"$work/log" 2>&1 &
+# Not through in_ns: $! must be hxd itself (ip netns exec execs it), not
+# a subshell whose death would leave hxd running.
+ip netns exec "$ns" "$top_builddir/hxd" --data-dir "$work/data" --name solo \
+	--address "$ip" --libvirt-uri test:///default >"$work/log" 2>&1 &
 pid=$!
 wait_until 50 0.1 test -S "$work/data/hxd.sock"
 "$top_builddir/hxctl" --data-dir "$work/data" cluster init --name stnet >/dev/null ||
